@@ -1,0 +1,241 @@
+// Dense conv2d via im2col + Sgemm in bounded chunks of output rows.
+//   forward:         y[M x out_c] = col[M x K] * W[K x out_c], epilogue per chunk (K = fh*fw*in_c)
+//   backprop input:  stride 1 -> forward conv of dy with the rotated, in/out-swapped filter;
+//                    otherwise dcol = dy * W^T, then a race-free col2im (one thread per dx row)
+//   backprop filter: dW = sum over chunks of col^T * dy (beta = 1 after the first chunk)
+#include "dense/conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "dense/gemm.h"
+
+namespace clicktrain {
+namespace {
+
+// Scratch for one im2col chunk. Small chunks stay in the last-level cache between the im2col
+// write and the GEMM read; the hard cap bounds memory for huge K.
+constexpr int64_t kColTargetFloats = (int64_t(4) << 20) / 4;   // 4 MiB
+constexpr int64_t kColMaxFloats = (int64_t(16) << 20) / 4;     // 16 MiB
+
+bool IsPointwise(const Conv2DParams& p) {
+  return p.filter_h == 1 && p.filter_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.pad_top == 0 && p.pad_left == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
+}
+
+int64_t ChunkRows(int64_t total_rows, int64_t row_floats, int64_t min_rows) {
+  if (row_floats <= 0) return std::max<int64_t>(total_rows, 1);
+  int64_t rows = kColTargetFloats / row_floats;
+  rows = std::max(rows, min_rows);
+  rows = std::min(rows, std::max<int64_t>(1, kColMaxFloats / row_floats));
+  return std::max<int64_t>(1, std::min(rows, total_rows));
+}
+
+std::unique_ptr<float[]> AllocFloats(int64_t n) {
+  return std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+void ZeroParallel(float* data, int64_t n) {
+  ParallelFor(n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
+    std::memset(data + b, 0, static_cast<size_t>(e - b) * sizeof(float));
+  });
+}
+
+// Writes col rows for flattened output positions [r0, r1) (r = (b*out_h + oh)*out_w + ow); each
+// row is the (kh, kw, ic) patch, zeros for taps outside the input. Pads may be negative here.
+void Im2Col(const Conv2DParams& p, const float* x, int64_t r0, int64_t r1, float* col) {
+  const int64_t in_c = p.in_c, fw = p.filter_w;
+  const int64_t K = p.filter_h * fw * in_c;
+  if (K == 0) return;
+  const int64_t plane = p.out_h * p.out_w;
+  const size_t cbytes = static_cast<size_t>(in_c) * sizeof(float);
+  ParallelFor(r1 - r0, std::max<int64_t>(1, 4096 / K), [&](int64_t s, int64_t e) {
+    for (int64_t r = r0 + s; r < r0 + e; ++r) {
+      const int64_t b = r / plane, rem = r % plane;
+      const int64_t oh = rem / p.out_w, ow = rem % p.out_w;
+      float* dst = col + (r - r0) * K;
+      const int64_t iw0 = ow * p.stride_w - p.pad_left;
+      for (int64_t kh = 0; kh < p.filter_h; ++kh, dst += fw * in_c) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
+        if (ih < 0 || ih >= p.in_h) {
+          std::memset(dst, 0, static_cast<size_t>(fw) * cbytes);
+          continue;
+        }
+        const float* src = x + ((b * p.in_h + ih) * p.in_w) * in_c;
+        if (p.dilation_w == 1) {
+          // Valid taps form one contiguous run of the input row.
+          const int64_t lo = std::min(fw, std::max<int64_t>(0, -iw0));
+          const int64_t hi = std::max(lo, std::min(fw, p.in_w - iw0));
+          if (lo > 0) std::memset(dst, 0, static_cast<size_t>(lo) * cbytes);
+          if (hi > lo)
+            std::memcpy(dst + lo * in_c, src + (iw0 + lo) * in_c, static_cast<size_t>(hi - lo) * cbytes);
+          if (hi < fw) std::memset(dst + hi * in_c, 0, static_cast<size_t>(fw - hi) * cbytes);
+        } else {
+          for (int64_t kw = 0; kw < fw; ++kw) {
+            const int64_t iw = iw0 + kw * p.dilation_w;
+            if (iw < 0 || iw >= p.in_w)
+              std::memset(dst + kw * in_c, 0, cbytes);
+            else
+              std::memcpy(dst + kw * in_c, src + iw * in_c, cbytes);
+          }
+        }
+      }
+    }
+  });
+}
+
+// Forward conv without validation (pads may be negative: used by the stride-1 backprop input).
+void ConvForwardImpl(const Conv2DParams& p, const float* x, const float* filter,
+                     const Epilogue* ep, float* y) {
+  const int64_t M = p.batch * p.out_h * p.out_w;
+  const int64_t N = p.out_c;
+  const int64_t K = p.filter_h * p.filter_w * p.in_c;
+  if (M <= 0 || N <= 0) return;
+  if (IsPointwise(p)) {
+    Sgemm(false, false, M, N, p.in_c, 1.f, x, std::max<int64_t>(p.in_c, 1), filter, N, 0.f, y, N);
+    if (ep) ApplyEpilogue(*ep, M, N, y);
+    return;
+  }
+  const int64_t chunk = ChunkRows(M, K, 64);
+  auto col = AllocFloats(K > 0 ? chunk * K : 1);
+  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+    const int64_t rows = std::min(chunk, M - r0);
+    Im2Col(p, x, r0, r0 + rows, col.get());
+    Sgemm(false, false, rows, N, K, 1.f, col.get(), std::max<int64_t>(K, 1), filter, N, 0.f,
+          y + r0 * N, N);
+    if (ep) ApplyEpilogue(*ep, rows, N, y + r0 * N);
+  }
+}
+
+}  // namespace
+
+void Conv2DForward(const Conv2DParams& p, const float* x, const float* filter, const Epilogue& ep,
+                   float* y) {
+  ValidateConv2DParams(p);
+  ConvForwardImpl(p, x, filter, &ep, y);
+}
+
+void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* filter, float* dx) {
+  ValidateConv2DParams(p);
+  const int64_t dx_size = p.InputSize();
+  if (dx_size <= 0) return;
+  const int64_t out_rows = p.batch * p.out_h * p.out_w;
+  const int64_t K = p.filter_h * p.filter_w * p.in_c;
+  if (out_rows <= 0 || p.out_c <= 0 || K <= 0) {
+    ZeroParallel(dx, dx_size);
+    return;
+  }
+  const int64_t fh = p.filter_h, fw = p.filter_w, in_c = p.in_c, out_c = p.out_c;
+
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    // dx = conv(dy, rot180(W) with in/out swapped), pads (f-1)*d - pad (may be negative).
+    Conv2DParams q;
+    q.batch = p.batch;
+    q.in_h = p.out_h;
+    q.in_w = p.out_w;
+    q.in_c = out_c;
+    q.out_h = p.in_h;
+    q.out_w = p.in_w;
+    q.out_c = in_c;
+    q.filter_h = fh;
+    q.filter_w = fw;
+    q.stride_h = q.stride_w = 1;
+    q.dilation_h = p.dilation_h;
+    q.dilation_w = p.dilation_w;
+    q.pad_top = (fh - 1) * p.dilation_h - p.pad_top;
+    q.pad_left = (fw - 1) * p.dilation_w - p.pad_left;
+    auto wrot = AllocFloats(p.FilterSize());
+    float* wr = wrot.get();
+    ParallelFor(fh * fw, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t kh = t / fw, kw = t % fw;
+        const float* src = filter + ((fh - 1 - kh) * fw + (fw - 1 - kw)) * in_c * out_c;
+        float* dst = wr + t * out_c * in_c;
+        for (int64_t ic = 0; ic < in_c; ++ic)
+          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc * in_c + ic] = src[ic * out_c + oc];
+      }
+    });
+    ConvForwardImpl(q, dy, wr, nullptr, dx);
+    return;
+  }
+
+  // Strided: dcol = dy * W^T per chunk of whole output image rows, then col2im gathered per dx
+  // row (each dx row is written by exactly one thread).
+  ZeroParallel(dx, dx_size);
+  const int64_t img_rows = p.batch * p.out_h;
+  const int64_t chunk = ChunkRows(img_rows, p.out_w * K, 1);
+  auto dcol = AllocFloats(chunk * p.out_w * K);
+  std::vector<int64_t> targets;  // b * in_h + ih of the dx rows a chunk touches
+  for (int64_t g0 = 0; g0 < img_rows; g0 += chunk) {
+    const int64_t g1 = std::min(img_rows, g0 + chunk);
+    const int64_t rows = (g1 - g0) * p.out_w;
+    Sgemm(false, true, rows, K, out_c, 1.f, dy + g0 * p.out_w * out_c, out_c, filter, out_c, 0.f,
+          dcol.get(), K);
+    targets.clear();
+    for (int64_t b = g0 / p.out_h; b <= (g1 - 1) / p.out_h; ++b) {
+      const int64_t oh_lo = std::max(g0, b * p.out_h) - b * p.out_h;
+      const int64_t oh_hi = std::min(g1, (b + 1) * p.out_h) - b * p.out_h;
+      const int64_t ih_lo = std::max<int64_t>(0, oh_lo * p.stride_h - p.pad_top);
+      const int64_t ih_hi = std::min<int64_t>(
+          p.in_h, (oh_hi - 1) * p.stride_h - p.pad_top + (fh - 1) * p.dilation_h + 1);
+      for (int64_t ih = ih_lo; ih < ih_hi; ++ih) targets.push_back(b * p.in_h + ih);
+    }
+    const float* dc = dcol.get();
+    ParallelFor(static_cast<int64_t>(targets.size()), 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = targets[t] / p.in_h, ih = targets[t] % p.in_h;
+        float* dxrow = dx + targets[t] * p.in_w * in_c;
+        for (int64_t kh = 0; kh < fh; ++kh) {
+          const int64_t tt = ih + p.pad_top - kh * p.dilation_h;
+          if (tt < 0 || tt % p.stride_h != 0) continue;
+          const int64_t oh = tt / p.stride_h;
+          if (oh >= p.out_h) continue;
+          const int64_t g = b * p.out_h + oh;
+          if (g < g0 || g >= g1) continue;
+          const float* src_row = dc + (g - g0) * p.out_w * K + kh * fw * in_c;
+          for (int64_t ow = 0; ow < p.out_w; ++ow) {
+            const float* src = src_row + ow * K;
+            const int64_t iw0 = ow * p.stride_w - p.pad_left;
+            for (int64_t kw = 0; kw < fw; ++kw) {
+              const int64_t iw = iw0 + kw * p.dilation_w;
+              if (iw < 0 || iw >= p.in_w) continue;
+              float* d = dxrow + iw * in_c;
+              const float* s = src + kw * in_c;
+              for (int64_t c = 0; c < in_c; ++c) d[c] += s[c];
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy, float* dfilter) {
+  ValidateConv2DParams(p);
+  const int64_t fsize = p.FilterSize();
+  if (fsize <= 0) return;
+  const int64_t M = p.batch * p.out_h * p.out_w;
+  const int64_t K = p.filter_h * p.filter_w * p.in_c;
+  const int64_t N = p.out_c;
+  if (M <= 0) {
+    ZeroParallel(dfilter, fsize);
+    return;
+  }
+  if (IsPointwise(p)) {
+    Sgemm(true, false, K, N, M, 1.f, x, p.in_c, dy, N, 0.f, dfilter, N);
+    return;
+  }
+  const int64_t chunk = ChunkRows(M, K, 64);
+  auto col = AllocFloats(chunk * K);
+  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+    const int64_t rows = std::min(chunk, M - r0);
+    Im2Col(p, x, r0, r0 + rows, col.get());
+    Sgemm(true, false, K, N, rows, 1.f, col.get(), K, dy + r0 * N, N, r0 == 0 ? 0.f : 1.f,
+          dfilter, N);
+  }
+}
+
+}  // namespace clicktrain

@@ -1,0 +1,287 @@
+// Sgemm dispatch: OpenBLAS when linked (one caller at a time; concurrent callers fall back to the
+// built-in kernels), otherwise a BLIS-style packed GEMM over per-ISA microkernels.
+#include "dense/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+#include "dense/gemm_kernels.h"
+
+#ifdef CLICKTRAIN_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace clicktrain {
+namespace gemm_internal {
+namespace {
+
+constexpr int kGenMr = 4;
+constexpr int kGenNr = 8;
+
+// Portable 4 x 8 kernel: plain loops over a small accumulator array, which the compiler maps onto
+// baseline SSE registers.
+void GenericKernel4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                      float alpha, float beta) {
+  float acc[kGenMr][kGenNr];
+  for (int i = 0; i < kGenMr; ++i)
+    for (int j = 0; j < kGenNr; ++j) acc[i][j] = 0.f;
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < kGenMr; ++i) {
+      const float av = a[i];
+      for (int j = 0; j < kGenNr; ++j) acc[i][j] += av * b[j];
+    }
+    a += kGenMr;
+    b += kGenNr;
+  }
+  for (int i = 0; i < kGenMr; ++i) {
+    float* ci = c + i * ldc;
+    if (beta == 0.f) {
+      for (int j = 0; j < kGenNr; ++j) ci[j] = alpha * acc[i][j];
+    } else {
+      for (int j = 0; j < kGenNr; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
+    }
+  }
+}
+
+}  // namespace
+
+const KernelInfo& GenericKernel() {
+  static const KernelInfo info{kGenMr, kGenNr, 144, 256, 4096, &GenericKernel4x8,
+                               "builtin-generic"};
+  return info;
+}
+
+}  // namespace gemm_internal
+
+namespace {
+
+using gemm_internal::KernelInfo;
+
+const KernelInfo& SelectKernel() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return gemm_internal::Avx512Kernel();
+    case Isa::kAvx2: return gemm_internal::Avx2Kernel();
+    default: return gemm_internal::GenericKernel();
+  }
+}
+
+// Grows-only per-thread scratch (the pool's workers are persistent, so this is reused).
+float* ThreadScratch(int slot, size_t n) {
+  thread_local std::vector<float> bufs[2];
+  std::vector<float>& v = bufs[slot];
+  if (v.size() < n) {
+    v.clear();
+    v.shrink_to_fit();
+    v.resize(n);
+  }
+  return v.data();
+}
+
+void ScaleC(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    if (beta == 0.f) {
+      std::fill(ci, ci + n, 0.f);
+    } else if (beta != 1.f) {
+      for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+    }
+  }
+}
+
+// Packs rows [i0, i0 + mc) x depth [p0, p0 + kc) of op(A) into mr-row panels, zero-padded.
+void PackA(int mr, bool trans, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+           int64_t kc, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += mr) {
+    const int rows = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+    if (!trans) {
+      for (int i = 0; i < rows; ++i) {
+        const float* src = a + (i0 + ir + i) * lda + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
+      }
+      for (int i = rows; i < mr; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.f;
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = a + (p0 + p) * lda + i0 + ir;
+        float* d = dst + p * mr;
+        for (int i = 0; i < rows; ++i) d[i] = src[i];
+        for (int i = rows; i < mr; ++i) d[i] = 0.f;
+      }
+    }
+    dst += kc * mr;
+  }
+}
+
+// Packs panels [panel_begin, panel_end) of nr columns of op(B) (columns from j0, depth from p0).
+void PackB(int nr, bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+           int64_t nc, int64_t panel_begin, int64_t panel_end, float* dst) {
+  for (int64_t jp = panel_begin; jp < panel_end; ++jp) {
+    const int64_t jr = jp * nr;
+    const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+    float* d = dst + jp * nr * kc;
+    if (!trans) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = b + (p0 + p) * ldb + j0 + jr;
+        float* dp = d + p * nr;
+        for (int j = 0; j < cols; ++j) dp[j] = src[j];
+        for (int j = cols; j < nr; ++j) dp[j] = 0.f;
+      }
+    } else {
+      for (int j = 0; j < cols; ++j) {
+        const float* src = b + (j0 + jr + j) * ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * nr + j] = src[p];
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) d[p * nr + j] = 0.f;
+    }
+  }
+}
+
+// C block [rows of the packed A block] x [panels jp0..jp1 of the packed B block].
+void MacroKernel(const KernelInfo& kin, int64_t mc, int64_t nc, int64_t kc, const float* ap,
+                 const float* bp, int64_t jp0, int64_t jp1, float alpha, float beta, float* c,
+                 int64_t ldc) {
+  const int mr = kin.mr, nr = kin.nr;
+  alignas(64) float tmp[16 * 32];  // >= mr * nr of every kernel
+  for (int64_t jp = jp0; jp < jp1; ++jp) {
+    const int64_t jr = jp * nr;
+    const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+    const float* bpanel = bp + jp * nr * kc;
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+      const int rows = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+      float* cij = c + ir * ldc + jr;
+      const float* apanel = ap + ir * kc;
+      if (rows == mr && cols == nr) {
+        kin.fn(kc, apanel, bpanel, cij, ldc, alpha, beta);
+      } else {
+        kin.fn(kc, apanel, bpanel, tmp, nr, alpha, 0.f);
+        for (int i = 0; i < rows; ++i) {
+          float* ci = cij + i * ldc;
+          const float* ti = tmp + i * nr;
+          if (beta == 0.f) {
+            for (int j = 0; j < cols; ++j) ci[j] = ti[j];
+          } else {
+            for (int j = 0; j < cols; ++j) ci[j] = ti[j] + beta * ci[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+void GemmBuiltin(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                 float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    ScaleC(m, n, beta, c, ldc);
+    return;
+  }
+  const KernelInfo& kin = SelectKernel();
+  const int mr = kin.mr, nr = kin.nr;
+  if (2.0 * m * n * k < 4.0e5) threads = 1;
+  const int64_t kc_blk = std::min(kin.kc, k);
+  const int64_t nc_blk = std::min(kin.nc, RoundUp(n, nr));
+  int64_t mc_blk = std::min(kin.mc, RoundUp(m, mr));
+  if (threads > 1) mc_blk = std::min(mc_blk, RoundUp((m + threads - 1) / threads, mr));
+  const int64_t num_m_blocks = (m + mc_blk - 1) / mc_blk;
+
+  float* bpack = ThreadScratch(0, static_cast<size_t>(kc_blk * nc_blk));
+  for (int64_t jc = 0; jc < n; jc += nc_blk) {
+    const int64_t nc = std::min(nc_blk, n - jc);
+    const int64_t panels = (nc + nr - 1) / nr;
+    for (int64_t pc = 0; pc < k; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, k - pc);
+      const float beta_eff = pc == 0 ? beta : 1.f;
+      if (threads > 1) {
+        ParallelFor(panels, 4, [&](int64_t p0, int64_t p1) {
+          PackB(nr, trans_b, b, ldb, pc, kc, jc, nc, p0, p1, bpack);
+        });
+      } else {
+        PackB(nr, trans_b, b, ldb, pc, kc, jc, nc, 0, panels, bpack);
+      }
+      // Split columns too when there are fewer row blocks than threads.
+      const int64_t nsplit =
+          num_m_blocks >= threads ? 1
+                                  : std::min<int64_t>(panels, (threads + num_m_blocks - 1) / num_m_blocks);
+      const int64_t tasks = num_m_blocks * nsplit;
+      auto task = [&](int64_t t, int) {
+        const int64_t mb = t / nsplit, ns = t % nsplit;
+        const int64_t ic = mb * mc_blk;
+        const int64_t mc = std::min(mc_blk, m - ic);
+        const int64_t jp0 = panels * ns / nsplit, jp1 = panels * (ns + 1) / nsplit;
+        if (jp0 >= jp1) return;
+        float* apack = ThreadScratch(1, static_cast<size_t>(RoundUp(mc, mr) * kc));
+        PackA(mr, trans_a, a, lda, ic, mc, pc, kc, apack);
+        MacroKernel(kin, mc, nc, kc, apack, bpack, jp0, jp1, alpha, beta_eff, c + ic * ldc + jc,
+                    ldc);
+      };
+      if (threads > 1) {
+        ParallelTasks(tasks, task);
+      } else {
+        for (int64_t t = 0; t < tasks; ++t) task(t, 0);
+      }
+    }
+  }
+}
+
+#ifdef CLICKTRAIN_HAVE_OPENBLAS
+std::mutex& OpenBlasMutex() {
+  static std::mutex mu;
+  return mu;
+}
+#endif
+
+}  // namespace
+
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+           int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    ScaleC(m, n, beta, c, ldc);
+    return;
+  }
+#ifdef CLICKTRAIN_HAVE_OPENBLAS
+  {
+    // OpenBLAS's threaded driver is entered by one caller at a time; a concurrent caller (e.g. a
+    // ParallelFor worker) takes the built-in serial path instead of waiting.
+    std::unique_lock<std::mutex> lk(OpenBlasMutex(), std::try_to_lock);
+    if (lk.owns_lock()) {
+      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                  trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+                  static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                  static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+                  static_cast<blasint>(ldc));
+      return;
+    }
+    GemmBuiltin(1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#else
+  GemmBuiltin(NumThreads(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+void SgemmSerial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) {
+  GemmBuiltin(1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+const char* GemmBackendName() {
+#ifdef CLICKTRAIN_HAVE_OPENBLAS
+  return "openblas";
+#else
+  return SelectKernel().name;
+#endif
+}
+
+}  // namespace clicktrain

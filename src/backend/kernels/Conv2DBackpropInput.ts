@@ -1,0 +1,21 @@
+/** Conv2DBackpropInput: gradient of a convolution w.r.t. its input (training). */
+import {backend_util, Conv2DBackpropInput, Conv2DBackpropInputAttrs} from '@tensorflow/tfjs-core';
+
+import {addon} from '../../native/addon';
+import {convGeometry} from '../conv_geometry';
+import {f32, nativeKernel, output} from '../kernel_utils';
+
+export const conv2DBackpropInputConfig =
+    nativeKernel(Conv2DBackpropInput, ({inputs, backend, attrs}) => {
+      const {dy, filter} = inputs;
+      const {inputShape, strides, pad, dataFormat, dimRoundingMode} =
+          attrs as unknown as Conv2DBackpropInputAttrs;
+      const dyv = f32(backend, dy), wv = f32(backend, filter);
+      if (!dy || !filter || !dyv || !wv || dataFormat === 'NCHW') return null;
+      const info = backend_util.computeConv2DInfo(
+          inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
+          dimRoundingMode, false, 'channelsLast');
+      const dx = output(backend, info.inShape);
+      addon().conv2dBackpropInput(convGeometry(info), dyv, wv, dx.values);
+      return dx.info();
+    });

@@ -1,0 +1,39 @@
+/** FusedBatchNorm: normalisation with given moments along the last axis. */
+import {FusedBatchNorm, FusedBatchNormAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
+
+import {addon} from '../../native/addon';
+import {f32, nativeKernel, output} from '../kernel_utils';
+
+export const fusedBatchNormConfig = nativeKernel(FusedBatchNorm, ({inputs, backend, attrs}) => {
+  const {x, mean, variance, scale, offset} = inputs;
+  const {varianceEpsilon} = attrs as unknown as FusedBatchNormAttrs;
+  const xv = f32(backend, x), mv = f32(backend, mean), vv = f32(backend, variance);
+  if (!x || !mean || !variance || !xv || !mv || !vv || x.shape.length === 0) return null;
+  // Rank mismatches get the cpu kernel's own assertion messages.
+  const rank = mean.shape.length;
+  if (variance.shape.length !== rank || (scale && scale.shape.length !== rank) ||
+      (offset && offset.shape.length !== rank)) {
+    return null;
+  }
+  const channels = x.shape[x.shape.length - 1];
+  // tfjs cycles each parameter over the flat x; that is per-channel exactly when a parameter has
+  // one value or `channels` values. Anything else goes to the cpu kernel.
+  const ok = (t: TensorInfo) => {
+    const n = util.sizeFromShape(t.shape);
+    return n === 1 || n === channels;
+  };
+  let sv: Float32Array | null = null, ov: Float32Array | null = null;
+  if (scale) {
+    sv = f32(backend, scale);
+    if (!sv || !ok(scale)) return null;
+  }
+  if (offset) {
+    ov = f32(backend, offset);
+    if (!ov || !ok(offset)) return null;
+  }
+  if (!ok(mean) || !ok(variance)) return null;
+  const rows = channels === 0 ? 0 : util.sizeFromShape(x.shape) / channels;
+  const y = output(backend, x.shape);
+  addon().batchNorm(rows, channels, xv, y.values, mv, vv, sv, ov, varianceEpsilon ?? 0.001);
+  return y.info();
+});

@@ -1,0 +1,29 @@
+/**
+ * Registers the `clicktrain` backend: every cpu kernel re-registered under our name, then the
+ * native ones on top. Importing this module (or the package) is all a program needs before
+ * `await tf.setBackend('clicktrain')`.
+ */
+import '@tensorflow/tfjs-backend-cpu';  // registers the cpu backend and its kernels
+
+import {getKernelsForBackend, registerBackend, registerKernel} from '@tensorflow/tfjs-core';
+
+import {addon} from '../native/addon';
+import {BACKEND_NAME, ClickTrainBackend} from './backend';
+import {nativeKernelConfigs} from './kernels';
+
+let registered = false;
+
+export function registerClickTrainBackend(priority = 3): void {
+  if (registered) return;
+  registered = true;
+  const native = new Set(nativeKernelConfigs.map((k) => k.kernelName));
+  for (const k of getKernelsForBackend('cpu')) {
+    if (!native.has(k.kernelName)) registerKernel({...k, backendName: BACKEND_NAME});
+  }
+  for (const k of nativeKernelConfigs) registerKernel(k);
+  // The factory loads the addon, so a missing build surfaces as a clear error at setBackend.
+  registerBackend(BACKEND_NAME, () => {
+    addon();
+    return new ClickTrainBackend();
+  }, priority);
+}

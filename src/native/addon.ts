@@ -1,0 +1,95 @@
+/**
+ * Loads the compiled N-API addon (build/Release/clicktrain.node, built by cmake-js on install)
+ * and types its functions. Every function checks its arguments natively and throws a JS error on
+ * bad input; the TypeScript kernels still only call it with shapes they have validated.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Conv geometry: batch, inH, inW, inC, outH, outW, outC, filterH, filterW, strideH, strideW,
+ * dilationH, dilationW, padTop, padLeft (see src/backend/conv_geometry.ts). */
+export type ConvGeometry = number[];
+export type Float32OrNull = Float32Array | null;
+
+export interface AddonInfo {
+  isa: 'generic' | 'avx2' | 'avx512';
+  detectedIsa: 'generic' | 'avx2' | 'avx512';
+  threads: number;
+  gemm: string;
+  openblas: boolean;
+  cuda?: {available: boolean; device?: string; reason?: string};
+}
+
+export interface Addon {
+  info(): AddonInfo;
+  setNumThreads(n: number): number;
+  setIsa(isa: string): string;
+  sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array,
+        b: Float32Array, c: Float32Array): void;
+  conv2dForward(g: ConvGeometry, x: Float32Array, filter: Float32Array, y: Float32Array,
+                bias: Float32OrNull, activation: number, leakyAlpha: number,
+                prelu: Float32OrNull): void;
+  conv2dBackpropInput(g: ConvGeometry, dy: Float32Array, filter: Float32Array,
+                      dx: Float32Array): void;
+  conv2dBackpropFilter(g: ConvGeometry, x: Float32Array, dy: Float32Array,
+                       dfilter: Float32Array): void;
+  depthwiseForward(g: ConvGeometry, multiplier: number, x: Float32Array, filter: Float32Array,
+                   y: Float32Array, bias: Float32OrNull, activation: number, leakyAlpha: number,
+                   prelu: Float32OrNull): void;
+  depthwiseBackpropInput(g: ConvGeometry, multiplier: number, dy: Float32Array,
+                         filter: Float32Array, dx: Float32Array): void;
+  depthwiseBackpropFilter(g: ConvGeometry, multiplier: number, x: Float32Array, dy: Float32Array,
+                          dfilter: Float32Array): void;
+  batchMatMul(batchA: number, batchB: number, m: number, n: number, k: number, transA: boolean,
+              transB: boolean, a: Float32Array, b: Float32Array, c: Float32Array,
+              bias: Float32OrNull, activation: number, leakyAlpha: number,
+              prelu: Float32OrNull): void;
+  poolForward(g: ConvGeometry, isMax: boolean, x: Float32Array, y: Float32Array): void;
+  maxPoolBackward(g: ConvGeometry, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  avgPoolBackward(g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
+  batchNorm(rows: number, channels: number, x: Float32Array, y: Float32Array, mean: Float32Array,
+            variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull,
+            epsilon: number): void;
+  // Further functions (sparse, CUDA) are typed where they are used.
+  [name: string]: unknown;
+}
+
+/** The package root: the nearest folder above this file whose package.json names clicktrain. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'clicktrain') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('clicktrain: cannot find the package root');
+    dir = up;
+  }
+}
+
+let cached: Addon | undefined;
+
+/** The addon, loaded once. CLICKTRAIN_ADDON may name another build (e.g. a sanitizer build). */
+export function addon(): Addon {
+  if (cached) return cached;
+  const root = packageRoot();
+  const candidates = [
+    process.env.CLICKTRAIN_ADDON,
+    path.join(root, 'build', 'Release', 'clicktrain.node'),
+    path.join(root, 'build', 'Debug', 'clicktrain.node'),
+  ].filter((p): p is string => !!p);
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    throw new Error(
+        `clicktrain: native addon not built (looked in ${candidates.join(', ')}); ` +
+        'run `npm run build:native` (needs cmake and a C++17 compiler)');
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  cached = require(found) as Addon;
+  return cached;
+}

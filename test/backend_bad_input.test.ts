@@ -1,0 +1,75 @@
+/** Bad input gets a clear error or the tfjs-correct result: never a crash or a wrong answer. */
+import * as tf from '@tensorflow/tfjs-core';
+import '../src';
+import {addon} from '../src/native/addon';
+
+beforeAll(async () => {
+  await tf.setBackend('clicktrain');
+});
+
+const geometry = [1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1];
+
+describe('the addon checks every buffer against its shape', () => {
+  const a = addon();
+  test('wrong buffer lengths throw RangeError', () => {
+    expect(() => a.conv2dForward(geometry, new Float32Array(31), new Float32Array(54),
+                                 new Float32Array(48), null, 0, 0, null)).toThrow(/x.*32/);
+    expect(() => a.conv2dForward(geometry, new Float32Array(32), new Float32Array(54),
+                                 new Float32Array(47), null, 0, 0, null)).toThrow(/'y' has 47 elements/);
+    expect(() => a.conv2dBackpropFilter(geometry, new Float32Array(32), new Float32Array(48),
+                                        new Float32Array(53))).toThrow(/dfilter/);
+  });
+  test('non-float32 arrays and bad geometry throw', () => {
+    expect(() => a.conv2dForward(geometry, new Float64Array(32) as never, new Float32Array(54),
+                                 new Float32Array(48), null, 0, 0, null)).toThrow(/must be a Float32Array/);
+    expect(() => a.conv2dForward([1, 2, 3], new Float32Array(1), new Float32Array(1),
+                                 new Float32Array(1), null, 0, 0, null)).toThrow(/15 entries/);
+    const zeroStride = geometry.slice();
+    zeroStride[9] = 0;
+    expect(() => a.conv2dForward(zeroStride, new Float32Array(32), new Float32Array(54),
+                                 new Float32Array(48), null, 0, 0, null)).toThrow(/stride/);
+    const huge = geometry.slice();
+    huge[0] = 1e11;
+    huge[3] = 1e11;
+    expect(() => a.conv2dForward(huge, new Float32Array(32), new Float32Array(54),
+                                 new Float32Array(48), null, 0, 0, null)).toThrow(/out of range|overflow|absurd/);
+    expect(() => a.conv2dForward(geometry, new Float32Array(32), new Float32Array(54),
+                                 new Float32Array(48), new Float32Array(2), 0, 0, null)).toThrow(/bias/);
+    expect(() => a.setNumThreads(0)).toThrow(/threads/);
+    expect(() => a.batchMatMul(2, 3, 1, 1, 1, false, false, new Float32Array(2),
+                               new Float32Array(3), new Float32Array(3), null, 0, 0, null))
+        .toThrow(/batch/);
+  });
+});
+
+describe('through tfjs', () => {
+  test('shape mismatches get tfjs errors', () => {
+    const x = tf.zeros([1, 5, 5, 3]) as tf.Tensor4D;
+    expect(() => tf.conv2d(x, tf.zeros([3, 3, 4, 2]) as tf.Tensor4D, 1, 'same')).toThrow();
+    expect(() => tf.conv2d(tf.zeros([5, 5]) as never, tf.zeros([3, 3, 3, 2]) as tf.Tensor4D, 1, 'same')).toThrow();
+    expect(() => tf.matMul(tf.zeros([2, 3]), tf.zeros([4, 2]))).toThrow();
+  });
+  test('int32 inputs to the kernel get the cpu result', async () => {
+    const x = tf.ones([1, 4, 4, 1], 'int32') as tf.Tensor4D;
+    const w = tf.ones([2, 2, 1, 1], 'int32') as tf.Tensor4D;
+    const y = tf.engine().runKernel('Conv2D', {x, filter: w},
+        {strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1} as never) as tf.Tensor;
+    expect(y.shape).toEqual([1, 3, 3, 1]);
+    expect(Array.from(await y.data())).toEqual(new Array(9).fill(4));
+  });
+  test('NaN and Inf propagate as in IEEE arithmetic', async () => {
+    const x = tf.tensor4d([NaN, 1, Infinity, 2], [1, 2, 2, 1]);
+    const w = tf.ones([1, 1, 1, 2]) as tf.Tensor4D;
+    const y = await tf.conv2d(x, w, 1, 'valid').data();
+    expect(Number.isNaN(y[0])).toBe(true);
+    expect(y[2]).toBe(1);
+    expect(y[4]).toBe(Infinity);
+  });
+  test('zero-size dimensions give empty results', async () => {
+    const y = tf.conv2d(tf.zeros([0, 4, 4, 3]) as tf.Tensor4D, tf.zeros([3, 3, 3, 2]) as tf.Tensor4D, 1, 'same');
+    expect(y.shape).toEqual([0, 4, 4, 2]);
+    const z = tf.conv2d(tf.zeros([1, 4, 4, 0]) as tf.Tensor4D, tf.zeros([3, 3, 0, 2]) as tf.Tensor4D, 1, 'same');
+    expect(Array.from(await z.data())).toEqual(new Array(32).fill(0));
+    expect(tf.matMul(tf.zeros([0, 3]), tf.zeros([3, 2])).shape).toEqual([0, 2]);
+  });
+});
