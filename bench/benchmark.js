@@ -10,6 +10,7 @@ const SUITES = {
   kernels: () => require('./kernels'),
   train: () => require('./train'),
   sparse: () => require('./sparse'),
+  e2e: () => require('./e2e'),
 };
 
 function parseArgs(argv) {

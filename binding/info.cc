@@ -4,6 +4,9 @@
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "dense/gemm.h"
+#ifdef CLICKTRAIN_HAVE_CUDA
+#include "cuda/cuda_conv.h"
+#endif
 
 namespace clicktrain_binding {
 namespace {
@@ -20,6 +23,20 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 #else
   o.Set("openblas", false);
 #endif
+  Napi::Object cuda = Napi::Object::New(env);
+#ifdef CLICKTRAIN_HAVE_CUDA
+  std::string why;
+  bool ok = clicktrain::cuda::CudaAvailable(&why);
+  cuda.Set("built", true);
+  cuda.Set("available", ok);
+  if (ok) cuda.Set("device", clicktrain::cuda::CudaDeviceName());
+  else cuda.Set("reason", why);
+#else
+  cuda.Set("built", false);
+  cuda.Set("available", false);
+  cuda.Set("reason", "built without CUDA (nvcc was not found at build time)");
+#endif
+  o.Set("cuda", cuda);
   return o;
 }
 

@@ -27,3 +27,16 @@ export function setNumThreads(n: number): number {
 export function getNumThreads(): number {
   return addon().info().threads;
 }
+
+export * as sparse from './sparse';
+export {freezeSparsity, unfreezeSparsity, setSparseKernelsEnabled} from './sparse';
+export {setConvDevice, lastCudaTiming} from './backend/cuda_route';
+export type {CudaTiming} from './backend/cuda_route';
+
+// The ClickTrain method and what it trains on.
+export * as pruning from './pruning';
+export * as models from './models';
+export * as data from './data';
+export * as training from './train';
+export {clickTrain, ClickTrainController} from './pruning';
+export type {ClickTrainOptions, ClickTrainSummary} from './pruning';

@@ -1,4 +1,5 @@
 #include "dense/epilogue.h"
+#include "dense/epilogue_internal.h"
 
 #include <algorithm>
 #include <cmath>
@@ -70,6 +71,12 @@ void EpilogueRows(const Epilogue& ep, int64_t r0, int64_t r1, int64_t channels, 
 }
 
 }  // namespace
+
+void ApplyEpilogueSerial(const Epilogue& ep, int64_t rows, int64_t channels, float* data) {
+  if (rows <= 0 || channels <= 0) return;
+  if (!ep.bias && ep.activation == Activation::kLinear) return;
+  EpilogueRows(ep, 0, rows, channels, data);
+}
 
 void ApplyEpilogue(const Epilogue& ep, int64_t rows, int64_t channels, float* data) {
   if (rows <= 0 || channels <= 0) return;

@@ -16,7 +16,8 @@ namespace clicktrain_test {
 // A fresh seed per run (printed so a failure can be replayed with CLICKTRAIN_TEST_SEED).
 inline uint64_t Seed() {
   static uint64_t seed = [] {
-    if (const char* s = std::getenv("CLICKTRAIN_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+    if (const char* s = std::getenv("CLICKTRAIN_TEST_SEED"))
+      return static_cast<uint64_t>(std::strtoull(s, nullptr, 10));
     return static_cast<uint64_t>(std::random_device{}()) ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
   }();
   return seed;

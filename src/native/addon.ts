@@ -17,7 +17,7 @@ export interface AddonInfo {
   threads: number;
   gemm: string;
   openblas: boolean;
-  cuda?: {available: boolean; device?: string; reason?: string};
+  cuda?: {built: boolean; available: boolean; device?: string; reason?: string};
 }
 
 export interface Addon {

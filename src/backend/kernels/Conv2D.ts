@@ -1,8 +1,10 @@
-/** Conv2D (NHWC, float32) on the native dense convolution. */
+/** Conv2D (NHWC, float32): pattern-sparse kernels for sparse 3x3 weights, dense otherwise. */
 import {backend_util, Conv2D, Conv2DAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
+import {sparseConvForward} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
+import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
 
 export const conv2DConfig = nativeKernel(Conv2D, ({inputs, backend, attrs}) => {
@@ -14,7 +16,11 @@ export const conv2DConfig = nativeKernel(Conv2D, ({inputs, backend, attrs}) => {
       x.shape as [number, number, number, number],
       filter.shape as [number, number, number, number], strides, dilations, pad,
       dimRoundingMode, false, 'channelsLast');
+  const g = convGeometry(info);
   const y = output(backend, info.outShape);
-  addon().conv2dForward(convGeometry(info), xv, wv, y.values, null, 0, 0, null);
+  if (!tryCuda('cudaConv2dForward', g, xv, wv, y.values) &&
+      !sparseConvForward(backend, x, filter, g, xv, y.values, null)) {
+    addon().conv2dForward(g, xv, wv, y.values, null, 0, 0, null);
+  }
   return y.info();
 });

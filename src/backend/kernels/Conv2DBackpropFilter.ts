@@ -1,8 +1,11 @@
-/** Conv2DBackpropFilter: gradient of a convolution w.r.t. its filter (training). */
+/** Conv2DBackpropFilter: gradient of a convolution w.r.t. its filter (training). Layers frozen
+ * with freezeSparsity get the sparse kernel (kept positions only, zero elsewhere). */
 import {backend_util, Conv2DBackpropFilter, Conv2DBackpropFilterAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
+import {sparseConvBackpropFilter} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
+import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
 
 export const conv2DBackpropFilterConfig =
@@ -15,7 +18,13 @@ export const conv2DBackpropFilterConfig =
       const info = backend_util.computeConv2DInfo(
           x.shape as [number, number, number, number], filterShape, strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
+      const g = convGeometry(info);
       const dw = output(backend, filterShape);
-      addon().conv2dBackpropFilter(convGeometry(info), xv, dyv, dw.values);
+      // A frozen layer's gradient must be zero at pruned positions: the CPU sparse kernel gives
+      // that; the dense GPU kernel would not, so frozen layers never take the GPU route here.
+      if (!sparseConvBackpropFilter(x, filterShape, g, xv, dyv, dw.values) &&
+          !tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
+        addon().conv2dBackpropFilter(g, xv, dyv, dw.values);
+      }
       return dw.info();
     });

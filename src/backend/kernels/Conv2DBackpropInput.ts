@@ -1,8 +1,11 @@
-/** Conv2DBackpropInput: gradient of a convolution w.r.t. its input (training). */
+/** Conv2DBackpropInput: gradient of a convolution w.r.t. its input (training). Sparse 3x3
+ * weights take the transposed pattern-sparse kernel (exact on any weight). */
 import {backend_util, Conv2DBackpropInput, Conv2DBackpropInputAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
+import {sparseConvBackpropInput} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
+import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
 
 export const conv2DBackpropInputConfig =
@@ -15,7 +18,11 @@ export const conv2DBackpropInputConfig =
       const info = backend_util.computeConv2DInfo(
           inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
+      const g = convGeometry(info);
       const dx = output(backend, info.inShape);
-      addon().conv2dBackpropInput(convGeometry(info), dyv, wv, dx.values);
+      if (!tryCuda('cudaConv2dBackpropInput', g, dyv, wv, dx.values) &&
+          !sparseConvBackpropInput(backend, filter, g, dyv, dx.values)) {
+        addon().conv2dBackpropInput(g, dyv, wv, dx.values);
+      }
       return dx.info();
     });

@@ -2,6 +2,7 @@
 import {backend_util, FusedConv2D, FusedConv2DAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
+import {sparseConvForward} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
 import {f32, nativeEpilogue, nativeKernel, output} from '../kernel_utils';
 
@@ -18,8 +19,10 @@ export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, at
   const ep = nativeEpilogue(
       backend, info.outShape, bias, preluActivationWeights, activation, leakyreluAlpha);
   if (!ep) return null;
+  const g = convGeometry(info);
   const y = output(backend, info.outShape);
-  addon().conv2dForward(
-      convGeometry(info), xv, wv, y.values, ep.bias, ep.activation, ep.leakyAlpha, ep.prelu);
+  if (!sparseConvForward(backend, x, filter, g, xv, y.values, ep)) {
+    addon().conv2dForward(g, xv, wv, y.values, ep.bias, ep.activation, ep.leakyAlpha, ep.prelu);
+  }
   return y.info();
 });

@@ -1,0 +1,212 @@
+// Pattern-sparse 3x3 convolution: compile a layout from kernel masks, refresh its values from a
+// dense weight, and run forward / backward-data / backward-filter on it. A layout lives in JS as
+// an External owning the native object (freed by the GC; its size is reported to V8).
+#include <algorithm>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "sparse/pattern_layout.h"
+#include "sparse/sparse_conv.h"
+
+namespace clicktrain_binding {
+namespace {
+
+using clicktrain::Conv2DParams;
+using clicktrain::PatternLayout;
+
+struct SparseHandle {
+  PatternLayout layout;
+  std::vector<uint16_t> masks;  // [in_c * out_c], to check that pruned positions stay zero
+  int64_t bytes = 0;
+};
+
+int64_t LayoutBytes(const PatternLayout& l) {
+  int64_t n = static_cast<int64_t>(l.values.size()) * 8 + l.NumKernels() * 16 + l.out_c * 16;
+  if (l.transposed) n *= 2;
+  return n;
+}
+
+SparseHandle& ArgHandle(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsExternal())
+    throw Napi::TypeError::New(info.Env(), "clicktrain: argument 'layout' must be a sparse layout handle");
+  return *info[i].As<Napi::External<SparseHandle>>().Data();
+}
+
+Napi::Uint16Array ArgMasks(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
+    throw Napi::TypeError::New(info.Env(), "clicktrain: argument 'masks' must be a Uint16Array");
+  return info[i].As<Napi::Uint16Array>();
+}
+
+// Geometry for a call on this layout: 3x3 filter, channels matching the layout.
+Conv2DParams ArgSparseGeometry(const Napi::CallbackInfo& info, size_t i, const SparseHandle& h) {
+  Conv2DParams p = ArgConvParams(info, i);
+  if (p.filter_h != 3 || p.filter_w != 3 || p.in_c != h.layout.in_c || p.out_c != h.layout.out_c)
+    throw Napi::RangeError::New(info.Env(), "clicktrain: geometry does not match the sparse layout (3x3, " +
+                                                std::to_string(h.layout.in_c) + " -> " +
+                                                std::to_string(h.layout.out_c) + " channels)");
+  if (!clicktrain::SparseConvSupported(p))
+    throw Napi::RangeError::New(info.Env(), "clicktrain: geometry not supported by the sparse kernels "
+                                            "(check sparseSupported first)");
+  return p;
+}
+
+// sparseCompile(masks: Uint16Array [inC*outC], inC, outC) -> layout
+Napi::Value Compile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto masks = ArgMasks(info, 0);
+  int64_t in_c = ArgInt(info, 1, "inC", 1, 1 << 20), out_c = ArgInt(info, 2, "outC", 1, 1 << 20);
+  int64_t n = CheckedProduct(env, {in_c, out_c}, "masks");
+  if (static_cast<int64_t>(masks.ElementLength()) != n)
+    throw Napi::RangeError::New(env, "clicktrain: masks must have inC * outC = " + std::to_string(n) + " entries");
+  auto* h = new SparseHandle();
+  try {
+    h->layout = clicktrain::BuildPatternLayout(masks.Data(), in_c, out_c);
+    h->masks.assign(masks.Data(), masks.Data() + n);
+  } catch (...) {
+    delete h;
+    throw;
+  }
+  h->bytes = LayoutBytes(h->layout) + n * 2;
+  Napi::MemoryManagement::AdjustExternalMemory(env, h->bytes);
+  return Napi::External<SparseHandle>::New(env, h, [](Napi::Env e, SparseHandle* p) {
+    Napi::MemoryManagement::AdjustExternalMemory(e, -p->bytes);
+    delete p;
+  });
+}
+
+// sparseMasksFromDense(dense [3,3,inC,outC], inC, outC) -> Uint16Array masks (tap kept <=> != 0)
+Napi::Value MasksFromDense(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto dense = ArgFloat32Array(info, 0, "dense");
+  int64_t in_c = ArgInt(info, 1, "inC", 0, 1 << 20), out_c = ArgInt(info, 2, "outC", 0, 1 << 20);
+  CheckLength(dense, CheckedProduct(env, {9, in_c, out_c}, "dense"), "dense");
+  std::vector<uint16_t> m = clicktrain::MasksFromDense(dense.Data(), in_c, out_c);
+  auto out = Napi::Uint16Array::New(env, m.size());
+  std::copy(m.begin(), m.end(), out.Data());
+  return out;
+}
+
+// sparseRefresh(layout, dense) -> boolean: copies the kept values (O(nnz)) and reports whether
+// every pruned position of `dense` is zero (false: the weight is not the frozen pattern).
+Napi::Value Refresh(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  auto dense = ArgFloat32Array(info, 1, "dense");
+  const int64_t in_c = h.layout.in_c, out_c = h.layout.out_c;
+  CheckLength(dense, 9 * in_c * out_c, "dense");
+  const float* d = dense.Data();
+  bool pruned_zero = true;
+  for (int64_t tap = 0; tap < 9 && pruned_zero; ++tap) {
+    const float* plane = d + tap * in_c * out_c;
+    for (int64_t i = 0; i < in_c * out_c; ++i) {
+      if (plane[i] != 0.f && !((h.masks[i] >> tap) & 1)) {
+        pruned_zero = false;
+        break;
+      }
+    }
+  }
+  clicktrain::RefreshValues(h.layout, d);
+  return Napi::Boolean::New(info.Env(), pruned_zero);
+}
+
+// sparseUnpack(layout) -> Float32Array dense [3,3,inC,outC] with zeros at pruned positions
+Napi::Value Unpack(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  auto out = Napi::Float32Array::New(info.Env(), 9 * static_cast<size_t>(h.layout.in_c) * h.layout.out_c);
+  clicktrain::UnpackToDense(h.layout, out.Data());
+  return out;
+}
+
+// sparseSupported(geometry) -> boolean
+Napi::Value Supported(const Napi::CallbackInfo& info) {
+  Conv2DParams p = ArgConvParams(info, 0);
+  return Napi::Boolean::New(info.Env(), p.filter_h == 3 && p.filter_w == 3 &&
+                                            clicktrain::SparseConvSupported(p));
+}
+
+// sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null)
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  Conv2DParams p = ArgSparseGeometry(info, 1, h);
+  auto x = ArgFloat32Array(info, 2, "x");
+  auto y = ArgFloat32Array(info, 3, "y");
+  CheckLength(x, p.InputSize(), "x");
+  CheckLength(y, p.OutputSize(), "y");
+  clicktrain::Epilogue ep = ArgEpilogue(info, 4, p.out_c);
+  clicktrain::SparseConv2DForward(p, x.Data(), h.layout, ep, y.Data());
+  return info.Env().Undefined();
+}
+
+// sparseBackpropInput(layout, geometry, dy, dx)
+Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  Conv2DParams p = ArgSparseGeometry(info, 1, h);
+  auto dy = ArgFloat32Array(info, 2, "dy");
+  auto dx = ArgFloat32Array(info, 3, "dx");
+  CheckLength(dy, p.OutputSize(), "dy");
+  CheckLength(dx, p.InputSize(), "dx");
+  clicktrain::SparseConv2DBackpropInput(p, dy.Data(), h.layout, dx.Data());
+  return info.Env().Undefined();
+}
+
+// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC]): kept positions only,
+// zeros elsewhere.
+Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  Conv2DParams p = ArgSparseGeometry(info, 1, h);
+  auto x = ArgFloat32Array(info, 2, "x");
+  auto dy = ArgFloat32Array(info, 3, "dy");
+  auto dw = ArgFloat32Array(info, 4, "dfilter");
+  CheckLength(x, p.InputSize(), "x");
+  CheckLength(dy, p.OutputSize(), "dy");
+  CheckLength(dw, p.FilterSize(), "dfilter");
+  clicktrain::SparseConv2DBackpropFilterDense(p, x.Data(), dy.Data(), h.layout, dw.Data());
+  return info.Env().Undefined();
+}
+
+// sparseStats(layout, batch, outH, outW) -> {keptKernels, keptWeights, ..., patterns, histogram}
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SparseHandle& h = ArgHandle(info, 0);
+  int64_t b = ArgInt(info, 1, "batch", 0, int64_t(1) << 31);
+  int64_t oh = ArgInt(info, 2, "outH", 0, int64_t(1) << 31);
+  int64_t ow = ArgInt(info, 3, "outW", 0, int64_t(1) << 31);
+  clicktrain::LayoutStats s = clicktrain::ComputeLayoutStats(h.layout, b, oh, ow);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inC", h.layout.in_c);
+  o.Set("outC", h.layout.out_c);
+  o.Set("totalKernels", static_cast<double>(s.total_kernels));
+  o.Set("keptKernels", static_cast<double>(s.kept_kernels));
+  o.Set("keptWeights", static_cast<double>(s.kept_weights));
+  o.Set("denseWeights", static_cast<double>(s.dense_weights));
+  o.Set("emptyFilters", static_cast<double>(s.empty_filters));
+  o.Set("denseFlops", s.dense_flops);
+  o.Set("sparseFlops", s.sparse_flops);
+  o.Set("theoreticalRatio", s.theoretical_ratio);
+  Napi::Array patterns = Napi::Array::New(env, s.patterns.size());
+  Napi::Array hist = Napi::Array::New(env, s.pattern_histogram.size());
+  for (size_t i = 0; i < s.patterns.size(); ++i) patterns.Set(i, s.patterns[i]);
+  for (size_t i = 0; i < s.pattern_histogram.size(); ++i)
+    hist.Set(i, static_cast<double>(s.pattern_histogram[i]));
+  o.Set("patterns", patterns);
+  o.Set("histogram", hist);
+  Napi::Array order = Napi::Array::New(env, h.layout.filter_order.size());
+  for (size_t i = 0; i < h.layout.filter_order.size(); ++i) order.Set(i, h.layout.filter_order[i]);
+  o.Set("filterOrder", order);
+  return o;
+}
+
+}  // namespace
+
+CLICKTRAIN_EXPORT("sparseCompile", Compile);
+CLICKTRAIN_EXPORT("sparseMasksFromDense", MasksFromDense);
+CLICKTRAIN_EXPORT("sparseRefresh", Refresh);
+CLICKTRAIN_EXPORT("sparseUnpack", Unpack);
+CLICKTRAIN_EXPORT("sparseSupported", Supported);
+CLICKTRAIN_EXPORT("sparseForward", Forward);
+CLICKTRAIN_EXPORT("sparseBackpropInput", BackpropInput);
+CLICKTRAIN_EXPORT("sparseBackpropFilter", BackpropFilter);
+CLICKTRAIN_EXPORT("sparseStats", Stats);
+
+}  // namespace clicktrain_binding

@@ -1,0 +1,390 @@
+// Host side of the CUDA path: device discovery, buffer pool, schedule cache, copies and timing.
+#include "cuda/cuda_conv.h"
+
+#include <cstring>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "cuda/conv_plan.h"
+#include "cuda/cuda_kernels.h"
+
+namespace clicktrain {
+namespace cuda {
+namespace {
+
+std::mutex g_mutex;
+
+// Grow-only device buffers, one per role, reused across calls.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  void* Get(size_t need) {
+    if (need > bytes) {
+      if (ptr) cudaFree(ptr);
+      ptr = nullptr;
+      bytes = 0;
+      CheckCuda(cudaMalloc(&ptr, need), "cudaMalloc");
+      bytes = need;
+    }
+    return ptr;
+  }
+};
+
+template <class T>
+T* Upload(const std::vector<T>& v, std::vector<void*>* owned) {
+  void* p = nullptr;
+  const size_t bytes = std::max<size_t>(1, v.size()) * sizeof(T);
+  CheckCuda(cudaMalloc(&p, bytes), "cudaMalloc schedule");
+  owned->push_back(p);
+  if (!v.empty()) CheckCuda(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "schedule copy");
+  return static_cast<T*>(p);
+}
+
+// A device-resident schedule (structure only); freed when evicted.
+struct CachedSchedule {
+  uint64_t key = 0;
+  GroupedSchedule host_grouped;   // value_src kept on host for the per-call value gather
+  BlockSchedule host_block;
+  DeviceGroupedSchedule grouped;
+  DeviceBlockSchedule block;
+  std::vector<void*> owned;
+  ~CachedSchedule() {
+    for (void* p : owned) cudaFree(p);
+  }
+};
+
+struct State {
+  bool init = false;
+  std::string why;
+  int num_sms = 1;
+  std::string name;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t ev[4] = {};
+  DeviceBuffer in0, in1, out, work;
+  std::list<std::unique_ptr<CachedSchedule>> cache;  // most recent first
+};
+
+State& St() {
+  static State s;
+  return s;
+}
+
+bool InitLocked(std::string* why) {
+  State& s = St();
+  if (s.init) {
+    if (why) *why = s.why;
+    return s.why.empty();
+  }
+  s.init = true;
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    s.why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(err);
+  } else if (count == 0) {
+    s.why = "no CUDA device";
+  } else {
+    cudaDeviceProp prop;
+    err = cudaGetDeviceProperties(&prop, 0);
+    if (err == cudaSuccess) err = cudaSetDevice(0);
+    if (err == cudaSuccess) err = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking);
+    for (int i = 0; i < 4 && err == cudaSuccess; ++i) err = cudaEventCreate(&s.ev[i]);
+    if (err != cudaSuccess) {
+      s.why = std::string("CUDA init failed: ") + cudaGetErrorString(err);
+    } else if (prop.major < 8) {
+      s.why = "device " + std::string(prop.name) + " is sm_" + std::to_string(prop.major * 10 + prop.minor) +
+              "; this build targets sm_80 and newer";
+    } else {
+      s.num_sms = prop.multiProcessorCount;
+      s.name = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ", " +
+               std::to_string(prop.multiProcessorCount) + " SMs)";
+    }
+  }
+  if (why) *why = s.why;
+  return s.why.empty();
+}
+
+void RequireDevice() {
+  std::string why;
+  if (!InitLocked(&why)) throw std::runtime_error("CUDA unavailable: " + why);
+}
+
+// Copies and timing of one call: H2D copies, kernels, D2H copy, each bracketed by events.
+class Call {
+ public:
+  explicit Call(CudaTiming* t) : t_(t) {
+    if (t_) *t_ = CudaTiming();
+    CheckCuda(cudaEventRecord(St().ev[0], St().stream), "event");
+  }
+  void H2D(void* dst, const void* src, size_t bytes) {
+    if (bytes == 0) return;
+    CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, St().stream), "H2D copy");
+    if (t_) { ++t_->h2d_copies; t_->h2d_bytes += int64_t(bytes); }
+  }
+  void KernelsBegin() { CheckCuda(cudaEventRecord(St().ev[1], St().stream), "event"); }
+  void KernelsEnd() { CheckCuda(cudaEventRecord(St().ev[2], St().stream), "event"); }
+  void D2H(void* dst, const void* src, size_t bytes) {
+    if (bytes > 0) {
+      CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, St().stream), "D2H copy");
+      if (t_) { ++t_->d2h_copies; t_->d2h_bytes += int64_t(bytes); }
+    }
+    CheckCuda(cudaEventRecord(St().ev[3], St().stream), "event");
+    CheckCuda(cudaEventSynchronize(St().ev[3]), "synchronize");
+    CheckCuda(cudaGetLastError(), "kernel execution");
+    if (t_) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, St().ev[0], St().ev[3]); t_->total_ms = ms;
+      cudaEventElapsedTime(&ms, St().ev[0], St().ev[1]); t_->h2d_ms = ms;
+      cudaEventElapsedTime(&ms, St().ev[1], St().ev[2]); t_->kernel_ms = ms;
+      cudaEventElapsedTime(&ms, St().ev[2], St().ev[3]); t_->d2h_ms = ms;
+    }
+  }
+
+ private:
+  CudaTiming* t_;
+};
+
+float* F(void* p) { return static_cast<float*>(p); }
+
+enum class SchedKind : uint64_t { kForward = 1, kBackpropInput = 2, kBackpropFilter = 3 };
+
+CachedSchedule* GetSchedule(const PatternLayout& layout, SchedKind kind, int chunk) {
+  State& s = St();
+  const uint64_t key = LayoutStructureHash(layout) ^ (uint64_t(kind) << 56) ^ (uint64_t(chunk) * 0x9E3779B97F4A7C15ull);
+  for (auto it = s.cache.begin(); it != s.cache.end(); ++it) {
+    if ((*it)->key == key) {
+      s.cache.splice(s.cache.begin(), s.cache, it);
+      return s.cache.front().get();
+    }
+  }
+  auto c = std::make_unique<CachedSchedule>();
+  c->key = key;
+  if (kind == SchedKind::kBackpropFilter) {
+    BlockSchedule& h = c->host_block;
+    h = BuildBlockSchedule(layout.out_c, layout.in_c, chunk, kSparseBwdFiltersPerBlock, layout.filter_order,
+                           ForwardKernelRefs(layout), layout.out_c);
+    DeviceBlockSchedule& d = c->block;
+    d.num_filters = h.num_filters; d.chunk = h.chunk; d.num_chunks = h.num_chunks;
+    d.filters_per_block = h.filters_per_block; d.num_blocks = h.num_blocks; d.max_slots = h.max_slots;
+    d.filter_out = Upload(h.block_filter_out, &c->owned);
+    d.seg_unit = Upload(h.seg_unit, &c->owned);
+    d.seg_slot = Upload(h.seg_slot, &c->owned);
+    d.unit_mask = Upload(h.unit_mask, &c->owned);
+    d.unit_kernel = Upload(h.unit_kernel, &c->owned);
+    d.kernel_channel = Upload(h.kernel_channel, &c->owned);
+    d.kernel_filter = Upload(h.kernel_filter, &c->owned);
+    d.kernel_slot = Upload(h.kernel_slot, &c->owned);
+    d.slot_out = Upload(h.slot_out, &c->owned);
+  } else {
+    GroupedSchedule& h = c->host_grouped;
+    if (kind == SchedKind::kForward) {
+      h = BuildGroupedSchedule(layout.out_c, layout.in_c, chunk, layout.filter_order, ForwardKernelRefs(layout));
+    } else {
+      std::vector<int32_t> order;
+      std::vector<KernelRef> refs = BackwardDataKernelRefs(layout, &order);
+      h = BuildGroupedSchedule(layout.in_c, layout.out_c, chunk, order, refs);
+    }
+    DeviceGroupedSchedule& d = c->grouped;
+    d.num_filters = h.num_filters; d.chunk = h.chunk; d.num_chunks = h.num_chunks;
+    d.filter_out = Upload(h.filter_out, &c->owned);
+    d.seg_group = Upload(h.seg_group, &c->owned);
+    d.group_mask = Upload(h.group_mask, &c->owned);
+    d.group_kernel = Upload(h.group_kernel, &c->owned);
+    d.kernel_channel = Upload(h.kernel_channel, &c->owned);
+    d.kernel_value = Upload(h.kernel_value, &c->owned);
+  }
+  s.cache.push_front(std::move(c));
+  while (s.cache.size() > 64) s.cache.pop_back();
+  return s.cache.front().get();
+}
+
+void CheckSparse(const Conv2DParams& p, const PatternLayout& layout) {
+  std::string why;
+  if (!CudaSparseSupported(p, layout, &why)) throw std::invalid_argument("cuda sparse conv: " + why);
+}
+
+}  // namespace
+
+bool CudaAvailable(std::string* why) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return InitLocked(why);
+}
+
+std::string CudaDeviceName() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return InitLocked(nullptr) ? St().name : std::string();
+}
+
+void CudaConv2DForward(const Conv2DParams& p, const float* x, const float* filter, float* y,
+                       const CudaConvOptions& opt, CudaTiming* timing) {
+  ValidateConv2DParams(p);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  const ConvGeom g = ToGeom(p);
+  State& s = St();
+  const size_t xb = sizeof(float) * p.InputSize(), wb = sizeof(float) * p.FilterSize(), yb = sizeof(float) * p.OutputSize();
+  float* dx = F(s.in0.Get(xb + 4)); float* dw = F(s.in1.Get(wb + 4)); float* dyp = F(s.out.Get(yb + 4));
+  Call call(timing);
+  call.H2D(dx, x, xb);
+  call.H2D(dw, filter, wb);
+  call.KernelsBegin();
+  LaunchDenseForward(g, dx, dw, dyp, opt.tf32, s.stream);
+  call.KernelsEnd();
+  call.D2H(y, dyp, yb);
+  if (timing) timing->path = opt.tf32 ? "dense-tf32" : "dense-fp32";
+}
+
+void CudaConv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* filter, float* dx,
+                             const CudaConvOptions& opt, CudaTiming* timing) {
+  ValidateConv2DParams(p);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  const ConvGeom g = ToGeom(p);
+  State& s = St();
+  const size_t xb = sizeof(float) * p.InputSize(), wb = sizeof(float) * p.FilterSize(), yb = sizeof(float) * p.OutputSize();
+  float* ddy = F(s.in0.Get(yb + 4)); float* dw = F(s.in1.Get(wb + 4));
+  float* ddx = F(s.out.Get(xb + 4)); float* wt = F(s.work.Get(wb + 4));
+  Call call(timing);
+  call.H2D(ddy, dy, yb);
+  call.H2D(dw, filter, wb);
+  call.KernelsBegin();
+  LaunchDenseBackpropInput(g, ddy, dw, wt, ddx, opt.tf32, s.stream);
+  call.KernelsEnd();
+  call.D2H(dx, ddx, xb);
+  if (timing) timing->path = opt.tf32 ? "dense-tf32" : "dense-fp32";
+}
+
+void CudaConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy, float* dfilter,
+                              const CudaConvOptions& opt, CudaTiming* timing) {
+  ValidateConv2DParams(p);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  const ConvGeom g = ToGeom(p);
+  State& s = St();
+  const size_t xb = sizeof(float) * p.InputSize(), wb = sizeof(float) * p.FilterSize(), yb = sizeof(float) * p.OutputSize();
+  float* dxp = F(s.in0.Get(xb + 4)); float* ddy = F(s.in1.Get(yb + 4)); float* dw = F(s.out.Get(wb + 4));
+  Call call(timing);
+  call.H2D(dxp, x, xb);
+  call.H2D(ddy, dy, yb);
+  call.KernelsBegin();
+  LaunchDenseBackpropFilter(g, dxp, ddy, dw, opt.tf32, s.num_sms, s.stream);
+  call.KernelsEnd();
+  call.D2H(dfilter, dw, wb);
+  if (timing) timing->path = opt.tf32 ? "dense-tf32" : "dense-fp32";
+}
+
+bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std::string* why) {
+  std::string w;
+  if (p.filter_h != 3 || p.filter_w != 3) w = "pattern kernels need 3x3 filters";
+  else if (p.in_c != layout.in_c || p.out_c != layout.out_c) w = "layout channels differ from the conv's";
+  else {
+    try {
+      ValidateConv2DParams(p);
+      ValidateLayoutForCuda(layout);
+    } catch (const std::exception& e) {
+      w = e.what();
+    }
+  }
+  if (why) *why = w;
+  return w.empty();
+}
+
+void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
+                             CudaTiming* timing) {
+  CheckSparse(p, layout);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  const ConvGeom g = ToGeom(p);
+  State& s = St();
+  const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
+  const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kForward, chunk);
+  const std::vector<int64_t>& src = c->host_grouped.value_src;
+  std::vector<float> vals(src.size());
+  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
+  const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
+  float* dxp = F(s.in0.Get(xb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* dyp = F(s.out.Get(yb + 4));
+  Call call(timing);
+  call.H2D(dxp, x, xb);
+  call.H2D(dv, vals.data(), vb);
+  call.KernelsBegin();
+  LaunchSparseForward(g, tile, c->grouped, dxp, dv, dyp, s.stream);
+  call.KernelsEnd();
+  call.D2H(y, dyp, yb);
+  if (timing) timing->path = "sparse";
+}
+
+void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& layout,
+                                   float* dx, CudaTiming* timing) {
+  CheckSparse(p, layout);
+  if (p.stride_h != 1 || p.stride_w != 1) {
+    std::vector<float> dense(size_t(p.FilterSize()), 0.f);
+    for (int32_t s = 0; s < layout.out_c; ++s) {
+      const int64_t oc = layout.filter_order[size_t(s)];
+      for (int32_t k = layout.filter_kernel_begin[size_t(s)]; k < layout.filter_kernel_begin[size_t(s) + 1]; ++k) {
+        const uint16_t m = layout.patterns[size_t(layout.kernel_pattern[size_t(k)])];
+        int t = 0;
+        for (int bit = 0; bit < 9; ++bit)
+          if (m & (1u << bit))
+            dense[size_t((int64_t(bit) * p.in_c + layout.kernel_ic[size_t(k)]) * p.out_c + oc)] =
+                layout.values[size_t(layout.kernel_value_begin[size_t(k)] + t++)];
+      }
+    }
+    CudaConv2DBackpropInput(p, dy, dense.data(), dx, CudaConvOptions(), timing);
+    if (timing) timing->path = "dense-fallback(stride>1)";
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  State& s = St();
+  // dx = stride-1 forward conv of dy with the rotated transposed layout, padding (3-1)*d - pad.
+  ConvGeom g = ToGeom(p);
+  ConvGeom t = g;
+  t.h = g.oh; t.w = g.ow; t.c = g.oc;
+  t.oh = g.h; t.ow = g.w; t.oc = g.c;
+  t.pt = 2 * g.dh - g.pt; t.pl = 2 * g.dw - g.pl;
+  const PixelTile tile = PlanPixelTile(p.batch, p.in_h, p.in_w, 1, 1, g.dh, g.dw, 3, 3);
+  const int chunk = PlanChannelChunk(std::max(g.oc, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropInput, chunk);
+  const std::vector<int64_t>& src = c->host_grouped.value_src;
+  std::vector<float> vals(src.size());
+  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
+  const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
+  float* ddy = F(s.in0.Get(yb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* ddx = F(s.out.Get(xb + 4));
+  Call call(timing);
+  call.H2D(ddy, dy, yb);
+  call.H2D(dv, vals.data(), vb);
+  call.KernelsBegin();
+  LaunchSparseForward(t, tile, c->grouped, ddy, dv, ddx, s.stream);
+  call.KernelsEnd();
+  call.D2H(dx, ddx, xb);
+  if (timing) timing->path = "sparse";
+}
+
+void CudaSparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
+                                    const PatternLayout& layout, float* dfilter, CudaTiming* timing) {
+  CheckSparse(p, layout);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  RequireDevice();
+  const ConvGeom g = ToGeom(p);
+  State& s = St();
+  const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
+  const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride + 9 * kSparseBwdFiltersPerBlock,
+                                     kSparseBwdFiltersPerBlock * kTilePixels + kTilePixels);
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropFilter, chunk);
+  const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), wb = sizeof(float) * p.FilterSize();
+  float* dxp = F(s.in0.Get(xb + 4)); float* ddy = F(s.in1.Get(yb + 4)); float* dw = F(s.out.Get(wb + 4));
+  Call call(timing);
+  call.H2D(dxp, x, xb);
+  call.H2D(ddy, dy, yb);
+  call.KernelsBegin();
+  LaunchSparseBackpropFilter(g, tile, c->block, dxp, ddy, dw, s.num_sms, s.stream);
+  call.KernelsEnd();
+  call.D2H(dfilter, dw, wb);
+  if (timing) timing->path = "sparse";
+}
+
+}  // namespace cuda
+}  // namespace clicktrain

@@ -1,0 +1,69 @@
+// Internal launchers of the CUDA kernels (device pointers, a stream). Used by cuda_conv.cu and the
+// bench; the Node addon only sees cuda_conv.h.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common/conv_params.h"
+#include "cuda/conv_plan.h"
+
+namespace clicktrain {
+namespace cuda {
+
+// All geometry in int (the launchers check that every index fits).
+struct ConvGeom {
+  int n, h, w, c;       // input
+  int oh, ow, oc;       // output
+  int fh, fw, sh, sw, dh, dw, pt, pl;
+};
+ConvGeom ToGeom(const Conv2DParams& p);  // throws when a size exceeds int32 indexing
+
+// Dense implicit GEMM. tf32: tensor-core (wmma, sm_80+) math with FP32 accumulation.
+void LaunchDenseForward(const ConvGeom& g, const float* x, const float* filter, float* y, bool tf32,
+                        cudaStream_t stream);
+// filter_t: workspace of FilterSize floats (the filter transposed to [fh, fw, oc, c]).
+void LaunchDenseBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* filter_t,
+                              float* dx, bool tf32, cudaStream_t stream);
+// dfilter is zeroed and accumulated with split-K atomics.
+void LaunchDenseBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter,
+                               bool tf32, int num_sms, cudaStream_t stream);
+
+// Device copy of a GroupedSchedule (forward and backward-data of the sparse path).
+struct DeviceGroupedSchedule {
+  int num_filters = 0, chunk = 1, num_chunks = 1;
+  int32_t* filter_out = nullptr;
+  int32_t* seg_group = nullptr;
+  uint16_t* group_mask = nullptr;
+  int32_t* group_kernel = nullptr;
+  int32_t* kernel_channel = nullptr;
+  int32_t* kernel_value = nullptr;
+};
+struct DeviceBlockSchedule {
+  int num_filters = 0, chunk = 1, num_chunks = 1, filters_per_block = 1, num_blocks = 0, max_slots = 0;
+  int32_t* filter_out = nullptr;
+  int32_t* seg_unit = nullptr;
+  int32_t* seg_slot = nullptr;
+  uint16_t* unit_mask = nullptr;
+  int32_t* unit_kernel = nullptr;
+  int32_t* kernel_channel = nullptr;
+  int32_t* kernel_filter = nullptr;
+  int32_t* kernel_slot = nullptr;
+  int64_t* slot_out = nullptr;
+};
+
+// y[pixel, filter_out[f]] = sum over the schedule's kernels (x has g.c channels, y has g.oc channels;
+// every output channel must be some filter_out entry, others are left untouched).
+// values: device values in schedule order. tile from PlanPixelTile on the output geometry.
+void LaunchSparseForward(const ConvGeom& g, const PixelTile& tile, const DeviceGroupedSchedule& s,
+                         const float* x, const float* values, float* y, cudaStream_t stream);
+// dfilter (dense HWIO, zeroed here) receives the gradient at the kept positions only.
+void LaunchSparseBackpropFilter(const ConvGeom& g, const PixelTile& tile, const DeviceBlockSchedule& s,
+                                const float* x, const float* dy, float* dfilter, int num_sms,
+                                cudaStream_t stream);
+
+// Throws std::runtime_error naming the call when err != cudaSuccess.
+void CheckCuda(cudaError_t err, const char* what);
+
+}  // namespace cuda
+}  // namespace clicktrain

@@ -1,0 +1,195 @@
+// Host-side tests of the CUDA planning code (runs without nvcc or a GPU): pixel tiles, channel chunks,
+// and the sparse device schedules, checked by emulating on the CPU exactly what the CUDA kernels do
+// with them (same loops over segments/groups/units, same tap offsets in the staged window) against a
+// float64 convolution of the masked weights.
+#include <cstdio>
+#include <set>
+
+#include "cuda/conv_plan.h"
+#include "layout_fixture.h"
+
+using namespace clicktrain;
+using namespace clicktrain::cuda;
+using namespace clicktrain_test;
+
+namespace {
+
+// Staged-window value the kernels would read: x at the window position of a tile, zero outside.
+struct Geo {
+  int64_t n, h, w, c, oh, ow, sh, sw, dh, dw, pt, pl;
+};
+
+// Forward kernel emulation: for every tile pixel and filter, walk seg -> groups -> kernels -> taps.
+std::vector<float> EmulateForward(const Geo& g, int out_c, const GroupedSchedule& s,
+                                  const std::vector<float>& dev_values, const std::vector<float>& x) {
+  std::vector<float> y(size_t(g.n * g.oh * g.ow * out_c), std::nanf(""));
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow)
+        for (int f = 0; f < s.num_filters; ++f) {
+          float acc = 0.f;
+          for (int c = 0; c < s.num_chunks; ++c) {
+            const int seg = f * s.num_chunks + c;
+            for (int gi = s.seg_group[seg]; gi < s.seg_group[seg + 1]; ++gi) {
+              const uint16_t mask = s.group_mask[gi];
+              for (int k = s.group_kernel[gi]; k < s.group_kernel[gi + 1]; ++k) {
+                int t = 0;
+                for (int bit = 0; bit < 9; ++bit) {
+                  if (!(mask & (1u << bit))) continue;
+                  const int64_t ih = oh * g.sh - g.pt + (bit / 3) * g.dh, iw = ow * g.sw - g.pl + (bit % 3) * g.dw;
+                  const float v = dev_values[size_t(s.kernel_value[k] + t++)];
+                  if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                    acc += v * x[size_t(((b * g.h + ih) * g.w + iw) * g.c + s.kernel_channel[k])];
+                }
+              }
+            }
+          }
+          y[size_t(((b * g.oh + oh) * g.ow + ow) * out_c + s.filter_out[f])] = acc;
+        }
+  return y;
+}
+
+std::vector<float> EmulateBackpropFilter(const Conv2DParams& p, const BlockSchedule& s, const std::vector<float>& x,
+                                         const std::vector<float>& dy) {
+  std::vector<float> dw(size_t(p.FilterSize()), 0.f);
+  for (int blk = 0; blk < s.num_blocks; ++blk)
+    for (int c = 0; c < s.num_chunks; ++c) {
+      const int seg = blk * s.num_chunks + c;
+      std::vector<float> acc(size_t(s.seg_slot[seg + 1] - s.seg_slot[seg]), 0.f);
+      for (int u = s.seg_unit[seg]; u < s.seg_unit[seg + 1]; ++u) {
+        const uint16_t mask = s.unit_mask[u];
+        for (int k = s.unit_kernel[u]; k < s.unit_kernel[u + 1]; ++k) {
+          const int oc = s.block_filter_out[size_t(blk * s.filters_per_block + s.kernel_filter[k])];
+          int t = 0;
+          for (int bit = 0; bit < 9; ++bit) {
+            if (!(mask & (1u << bit))) continue;
+            double sum = 0;
+            for (int64_t b = 0; b < p.batch; ++b)
+              for (int64_t oh = 0; oh < p.out_h; ++oh)
+                for (int64_t ow = 0; ow < p.out_w; ++ow) {
+                  const int64_t ih = oh * p.stride_h - p.pad_top + (bit / 3) * p.dilation_h;
+                  const int64_t iw = ow * p.stride_w - p.pad_left + (bit % 3) * p.dilation_w;
+                  if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+                  sum += double(x[size_t(((b * p.in_h + ih) * p.in_w + iw) * p.in_c + s.kernel_channel[k])]) *
+                         dy[size_t(((b * p.out_h + oh) * p.out_w + ow) * p.out_c + oc)];
+                }
+            acc[size_t(s.kernel_slot[k] + t++)] += float(sum);
+          }
+        }
+      }
+      for (size_t i = 0; i < acc.size(); ++i) dw[size_t(s.slot_out[size_t(s.seg_slot[seg]) + i])] += acc[i];
+    }
+  return dw;
+}
+
+std::vector<float> Gather(const std::vector<float>& src, const std::vector<int64_t>& idx) {
+  std::vector<float> v(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) v[i] = src[size_t(idx[i])];
+  return v;
+}
+
+}  // namespace
+
+int main() {
+  Runner r;
+  // Pixel tiles: 64 pixels, windows cover the filter reach, odd channel stride, tiles cover the output.
+  for (int it = 0; it < 200; ++it) {
+    const int64_t b = RandInt(1, 130), oh = RandInt(1, 70), ow = RandInt(1, 70);
+    const int sh = RandInt(1, 3), sw = RandInt(1, 3), dh = RandInt(1, 2), dw = RandInt(1, 2);
+    const PixelTile t = PlanPixelTile(b, oh, ow, sh, sw, dh, dw, 3, 3);
+    bool ok = t.tb * t.th * t.tw == kTilePixels && t.chan_stride % 2 == 1 &&
+              t.chan_stride >= t.tb * t.in_rows * t.in_cols && t.in_rows == (t.th - 1) * sh + 2 * dh + 1 &&
+              t.in_cols == (t.tw - 1) * sw + 2 * dw + 1 && int64_t(t.tiles_b) * t.tb >= b &&
+              int64_t(t.tiles_h) * t.th >= oh && int64_t(t.tiles_w) * t.tw >= ow &&
+              int64_t(t.tiles_h - 1) * t.th < oh && int64_t(t.tiles_w - 1) * t.tw < ow;
+    const int chunk = PlanChannelChunk(512, t.chan_stride, kSparseFiltersPerBlock * kTilePixels);
+    ok = ok && chunk >= 1 && (chunk == 1 || chunk * t.chan_stride + kSparseFiltersPerBlock * kTilePixels <= kSmemFloats);
+    r.Check(ok, "pixel tile / chunk plan b=" + std::to_string(b) + " oh=" + std::to_string(oh) + " ow=" + std::to_string(ow));
+  }
+  {
+    const PixelTile t = PlanPixelTile(128, 32, 32, 1, 1, 1, 1, 3, 3);
+    r.Check(t.tb == 1 && t.th == 8 && t.tw == 8 && t.in_rows == 10 && t.chan_stride == 101, "VGG 32x32 tile is 8x8");
+    const PixelTile s = PlanPixelTile(128, 4, 4, 1, 1, 1, 1, 3, 3);
+    r.Check(s.tb == 4 && s.th == 4 && s.tw == 4 && s.NumTiles() == 32, "4x4 maps: 4 images per tile");
+  }
+  // Rotation.
+  bool rot_ok = true;
+  for (int m = 0; m < 512; ++m)
+    rot_ok = rot_ok && RotateMask180(RotateMask180(uint16_t(m))) == m && MaskTaps(RotateMask180(uint16_t(m))) == MaskTaps(uint16_t(m));
+  r.Check(rot_ok && RotateMask180(1) == 256 && RotateMask180(0x7) == 0x1C0, "180-degree rotation");
+
+  // Schedules from random layouts, emulated vs float64 reference.
+  for (int it = 0; it < 40; ++it) {
+    Conv2DParams p = RandomParams();
+    const int taps = RandInt(0, 2) == 0 ? 0 : 4;
+    const double keep = std::vector<double>{0.0, 0.25, 0.5, 1.0}[size_t(RandInt(0, 3))];
+    const auto masks = RandomMasks(int(p.in_c), int(p.out_c), keep, RandInt(1, 8), taps);
+    PatternLayout l = HandLayout(masks, int(p.in_c), int(p.out_c));
+    const std::string tag = " it=" + std::to_string(it) + " c=" + std::to_string(p.in_c) + " oc=" +
+                            std::to_string(p.out_c) + " s=" + std::to_string(p.stride_h) + "," + std::to_string(p.stride_w);
+    r.Expect([&] { ValidateLayoutForCuda(l); }, "layout validates" + tag);
+    const std::vector<float> w = DenseFromLayout(l);
+    const auto x = RandomVector(size_t(p.InputSize()));
+    const auto dy = RandomVector(size_t(p.OutputSize()));
+    const int chunk = RandInt(1, 8);
+    // forward
+    GroupedSchedule fs = BuildGroupedSchedule(l.out_c, l.in_c, chunk, l.filter_order, ForwardKernelRefs(l));
+    r.Check(CheckGroupedSchedule(fs).empty(), "forward schedule invariants: " + CheckGroupedSchedule(fs) + tag);
+    r.Check(fs.NumKernels() == l.NumKernels() && fs.NumValues() == l.NumValues(), "forward schedule keeps every kernel" + tag);
+    std::multiset<int64_t> srcs(fs.value_src.begin(), fs.value_src.end());
+    bool perm = int64_t(srcs.size()) == l.NumValues();
+    for (int64_t i = 0; perm && i < l.NumValues(); ++i) perm = srcs.count(i) == 1;
+    r.Check(perm, "forward value_src is a permutation" + tag);
+    const Geo gf{p.batch, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_left};
+    r.CheckClose(MaxRelError(EmulateForward(gf, int(p.out_c), fs, Gather(l.values, fs.value_src), x), RefForward(p, x, w)), 1e-5,
+                 "forward schedule emulation" + tag);
+    // backward data (stride 1 path: rotated transposed layout as a forward conv of dy)
+    if (p.stride_h == 1 && p.stride_w == 1) {
+      std::vector<int32_t> order;
+      const auto refs = BackwardDataKernelRefs(l, &order);
+      std::set<int32_t> oset(order.begin(), order.end());
+      r.Check(int64_t(oset.size()) == p.in_c && int64_t(order.size()) == p.in_c, "backprop-input filter order is a permutation" + tag);
+      GroupedSchedule bs = BuildGroupedSchedule(l.in_c, l.out_c, RandInt(1, 8), order, refs);
+      r.Check(CheckGroupedSchedule(bs).empty(), "backprop-input schedule invariants" + tag);
+      const Geo gb{p.batch, p.out_h, p.out_w, p.out_c, p.in_h, p.in_w, 1, 1, p.dilation_h, p.dilation_w,
+                   2 * p.dilation_h - p.pad_top, 2 * p.dilation_w - p.pad_left};
+      r.CheckClose(MaxRelError(EmulateForward(gb, int(p.in_c), bs, Gather(l.values, bs.value_src), dy), RefBackpropInput(p, dy, w)),
+                   1e-5, "backprop-input (rotated transposed) emulation" + tag);
+    }
+    // backward filter
+    BlockSchedule bf = BuildBlockSchedule(l.out_c, l.in_c, chunk, RandInt(1, 16), l.filter_order, ForwardKernelRefs(l), l.out_c);
+    bool units_ok = bf.unit_kernel.size() == bf.unit_mask.size() + 1 && int64_t(bf.slot_out.size()) == l.NumValues();
+    for (size_t u = 0; units_ok && u < bf.unit_mask.size(); ++u)
+      units_ok = bf.unit_kernel[u + 1] - bf.unit_kernel[u] >= 1 && bf.unit_kernel[u + 1] - bf.unit_kernel[u] <= 32;
+    std::set<int64_t> outs(bf.slot_out.begin(), bf.slot_out.end());
+    r.Check(units_ok && int64_t(outs.size()) == l.NumValues(), "backprop-filter units <= 32 and one slot per kept weight" + tag);
+    const auto ref_dw = RefBackpropFilter(p, x, dy);
+    std::vector<double> masked(ref_dw.size(), 0.0);
+    for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref_dw[size_t(di)];
+    r.CheckClose(MaxRelError(EmulateBackpropFilter(p, bf, x, dy), masked), 1e-5, "backprop-filter schedule emulation" + tag);
+    r.Check(LayoutStructureHash(l) == LayoutStructureHash(HandLayout(masks, int(p.in_c), int(p.out_c))) ||
+                l.out_c > 1,  // the hand layout shuffles filters, so only single-filter layouts are equal
+            "structure hash is deterministic" + tag);
+  }
+  // Value changes leave the structure hash alone; structure changes move it.
+  {
+    const auto masks = RandomMasks(8, 8, 0.5, 4, 4);
+    PatternLayout l = HandLayout(masks, 8, 8);
+    const uint64_t h0 = LayoutStructureHash(l);
+    for (auto& v : l.values) v += 1.f;
+    r.Check(LayoutStructureHash(l) == h0, "hash ignores values");
+    if (!l.kernel_ic.empty()) {
+      l.kernel_ic[0] = (l.kernel_ic[0] + 1) % 8;
+      r.Check(LayoutStructureHash(l) != h0, "hash sees structure");
+    }
+  }
+  // Bad layouts are refused.
+  {
+    PatternLayout l = HandLayout(RandomMasks(4, 4, 1.0, 2, 4), 4, 4);
+    l.kernel_ic[0] = 7;
+    r.ExpectThrow([&] { ValidateLayoutForCuda(l); }, "kernel_ic out of range");
+    r.ExpectThrow([&] { BuildGroupedSchedule(2, 2, 1, {0, 1}, {KernelRef{0, 5, 15, 0, false}}); }, "channel out of range");
+    r.ExpectThrow([&] { BuildGroupedSchedule(2, 2, 1, {0, 1}, {KernelRef{0, 0, 0, 0, false}}); }, "empty mask");
+  }
+  return r.Finish();
+}

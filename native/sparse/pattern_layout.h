@@ -1,0 +1,119 @@
+// Packed pattern-sparse layout of a 3x3 convolution weight (FKW-like, after PatDNN): the shared
+// format that the CPU kernels (native/sparse/sparse_conv.h) and the CUDA kernels both consume.
+//
+// Weight: HWIO [3, 3, in_c, out_c] (tfjs layout). Kernel (ic, oc) = the 9 taps w[kh, kw, ic, oc].
+// Kernel mask: uint16_t, 9 bits, bit (kh*3 + kw) set = tap kept; 0 = kernel removed (connectivity
+// pruning). Masks are given as an [in_c, out_c] array (ic major, the order of HWIO's inner dims):
+// masks[ic * out_c + oc].
+//
+// Everything below is plain int32/uint16/float vectors so it can be copied to a GPU as is.
+//
+//   patterns[p]              the layer's pattern library: distinct non-zero masks present, sorted by
+//                            (popcount, mask); pattern_size[p] = popcount.
+//   filter_order[s]          filter REORDER: packed filter slot s -> original output channel oc.
+//                            Policy: slots sorted by kept-kernel count (descending), then by the
+//                            per-filter pattern histogram (lexicographic, so filters with the same
+//                            pattern mix are adjacent), then by oc. Kernels never apply the
+//                            permutation to data: a slot's results are written straight into output
+//                            channel filter_order[s] (forward), and gradients are produced in packed
+//                            order and scattered through value_dense_index, so the permutation is
+//                            undone on output and never leaks into the next layer.
+//   filter_slot[oc]          inverse permutation (oc -> slot).
+//   filter_kernel_begin[s]   kept kernels of slot s are [filter_kernel_begin[s], filter_kernel_begin[s+1]);
+//                            size out_c + 1.
+//   kernel_ic[k]             input channel of kept kernel k.
+//   kernel_pattern[k]        library index of kernel k.
+//   kernel_value_begin[k]    its values are values[kernel_value_begin[k] .. + pattern_size[...]), in
+//                            ascending tap-bit order (kh*3 + kw); size num_kernels + 1.
+//   Inside a slot, kernels are grouped by pattern (sorted by (pattern, ic)), so each pattern's loop
+//   is branch-free. Groups: filter_group_begin[s] .. filter_group_begin[s+1] index the group arrays
+//   (size out_c + 1); group g has pattern group_pattern[g] and kernels
+//   [group_kernel_begin[g], group_kernel_begin[g+1]) (size num_groups + 1).
+//   values[i]                the non-zero weights only (count = sum of pattern sizes = kept weights).
+//   value_dense_index[i]     flat HWIO index of values[i]: ((kh*3 + kw)*in_c + ic)*out_c + oc.
+//                            RefreshValues / UnpackToDense / ScatterPackedToDense are O(nnz) through it.
+//
+// Backward data uses the same layer transposed (filters = input channels, kernels = output
+// channels, each mask rotated 180 degrees: bit b -> bit 8-b, itself a pattern). BuildPatternLayout
+// builds it once into `transposed` (its own transposed is null); transposed_value_src[i] is the
+// index in `values` of transposed->values[i], and RefreshValues keeps both in sync.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace clicktrain {
+
+struct PatternLayout {
+  int32_t in_c = 0, out_c = 0;
+
+  std::vector<uint16_t> patterns;
+  std::vector<int32_t> pattern_size;
+
+  std::vector<int32_t> filter_order;
+  std::vector<int32_t> filter_slot;
+  std::vector<int32_t> filter_kernel_begin;
+
+  std::vector<int32_t> kernel_ic;
+  std::vector<int32_t> kernel_pattern;
+  std::vector<int32_t> kernel_value_begin;
+
+  std::vector<int32_t> filter_group_begin;
+  std::vector<int32_t> group_pattern;
+  std::vector<int32_t> group_kernel_begin;
+
+  std::vector<float> values;
+  std::vector<int32_t> value_dense_index;
+
+  // CPU helper (a GPU copy may ignore it): kernel_by_ic[k] for k in a slot's kernel range is a
+  // kernel index of the same slot, in increasing input-channel order, so the CPU kernels can
+  // walk a filter in input-channel blocks that fit in L1.
+  std::vector<int32_t> kernel_by_ic;
+
+  std::shared_ptr<PatternLayout> transposed;
+  std::vector<int32_t> transposed_value_src;
+
+  int64_t NumKernels() const { return static_cast<int64_t>(kernel_ic.size()); }
+  int64_t NumValues() const { return static_cast<int64_t>(values.size()); }
+  int64_t NumGroups() const { return static_cast<int64_t>(group_pattern.size()); }
+};
+
+// 180-degree rotation of a 3x3 mask (tap (kh, kw) -> (2-kh, 2-kw)).
+uint16_t RotatePattern180(uint16_t mask);
+
+// Builds the layout (values all zero until RefreshValues) from masks[ic * out_c + oc].
+// Throws std::invalid_argument when a mask has bits above bit 8 or sizes are out of range.
+// build_transposed = false skips the backward-data companion (forward-only users, the GPU copy).
+PatternLayout BuildPatternLayout(const uint16_t* masks, int64_t in_c, int64_t out_c,
+                                 bool build_transposed = true);
+
+// Kernel masks from the zero structure of a dense HWIO [3,3,in_c,out_c] weight (tap kept <=> != 0).
+std::vector<uint16_t> MasksFromDense(const float* dense_hwio, int64_t in_c, int64_t out_c);
+
+// Dense HWIO -> values (and transposed values), O(nnz). Positions outside the masks are ignored.
+void RefreshValues(PatternLayout& layout, const float* dense_hwio);
+// Copies packed values (size NumValues, layout order) in, O(nnz), updating the transposed copy.
+void SetPackedValues(PatternLayout& layout, const float* packed);
+
+// values -> dense HWIO, zeros at every pruned position. O(9*in_c*out_c) for the zero fill.
+void UnpackToDense(const PatternLayout& layout, float* dense_hwio);
+// Same for any packed array in layout order (e.g. a backward-filter gradient).
+void ScatterPackedToDense(const PatternLayout& layout, const float* packed, float* dense_hwio);
+
+struct LayoutStats {
+  int64_t total_kernels = 0;     // in_c * out_c
+  int64_t kept_kernels = 0;
+  int64_t kept_weights = 0;      // = NumValues()
+  int64_t dense_weights = 0;     // 9 * in_c * out_c
+  int64_t empty_filters = 0;     // filters with no kept kernel
+  std::vector<uint16_t> patterns;           // library
+  std::vector<int64_t> pattern_histogram;   // kernels per library pattern
+  double dense_flops = 0;        // 2 * out pixels * dense weights (for the given output size)
+  double sparse_flops = 0;       // 2 * out pixels * kept weights
+  double theoretical_ratio = 0;  // dense_weights / kept_weights (0 when nothing is kept)
+};
+// FLOPs count batch * out_h * out_w output pixels (pass 1,1,1 for per-pixel counts).
+LayoutStats ComputeLayoutStats(const PatternLayout& layout, int64_t batch, int64_t out_h,
+                               int64_t out_w);
+
+}  // namespace clicktrain

@@ -1,0 +1,585 @@
+#include "sparse/sparse_conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+#include "sparse/sparse_internal.h"
+
+namespace clicktrain {
+namespace {
+
+using namespace sparse_internal;
+
+const IsaKernels& Kernels() {
+  return ActiveIsa() >= Isa::kAvx2 ? Avx2Kernels() : GenericKernels();
+}
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t FloorDivSigned(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t CeilDivSigned(int64_t a, int64_t b) { return -FloorDivSigned(-a, b); }
+
+// Tile shape from the output width: wide rows use 1x8, narrow grids stack rows so every tile
+// still has 8 independent accumulators (FMA latency x throughput on AVX2).
+int ChooseShape(int64_t ow) {
+  if (ow >= 6) return 0;
+  if (ow >= 3) return 1;
+  if (ow >= 2) return 2;
+  return 3;
+}
+
+// Grows-only scratch, one per (thread, purpose): no page faults after the first call. 64-byte
+// aligned: lane vectors are 32 bytes, so no load of a lane image or stage straddles a cache line
+// (a line-crossing load costs two load slots, and the kernels are load-port heavy).
+float* Scratch(int which, size_t n) {
+  thread_local std::vector<float> bufs[4];
+  std::vector<float>& b = bufs[which];
+  if (b.size() < n + 16) b.resize(n + 16);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
+
+int32_t* Cursors(size_t n) {
+  thread_local std::vector<int32_t> c;
+  if (c.size() < n) c.resize(n);
+  return c.data();
+}
+
+// Input channels per block: the RT x WT tile's input window of one channel is
+// ((RT-1)*S + 3) x ((WT-1)*S + 3) lane vectors; keep a block's windows within ~20 KiB of L1.
+int64_t ChannelBlock(int RT, int WT, int S) {
+  const int64_t bytes = ((RT - 1) * S + 3) * ((WT - 1) * S + 3) * kLanes * 4;
+  return std::max<int64_t>(4, 20480 / bytes);
+}
+
+// Output-channel chunks per tile: enough independent units for every thread (small grids such as
+// 4x4 at batch 8 have few tiles), in multiples of 8 channels for the 8x8 transposes.
+int64_t ChannelChunk(int64_t TC, int64_t tiles) {
+  const int64_t want = CeilDiv(4 * NumThreads(), std::max<int64_t>(1, tiles));
+  if (want <= 1) return std::max<int64_t>(TC, 1);
+  return std::max<int64_t>(8, CeilDiv(CeilDiv(TC, want), 8) * 8);
+}
+
+struct LaneImage {
+  const float* data = nullptr;
+  int64_t nb = 0, C = 0, Hp = 0, Wp = 0;
+  int64_t Plane() const { return Hp * Wp * kLanes; }
+  int64_t BStride() const { return C * Plane(); }
+};
+
+// NHWC [N,H,W,C] -> lane image with the given padding and padded extents (threaded).
+LaneImage BuildLaneImage(const IsaKernels& K, const float* src, int64_t N, int64_t H, int64_t W,
+                         int64_t C, int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp,
+                         int scratch_id) {
+  LaneImage im;
+  im.nb = CeilDiv(N, kLanes);
+  im.C = C;
+  im.Hp = Hp;
+  im.Wp = Wp;
+  float* dst = Scratch(scratch_id, static_cast<size_t>(im.nb * im.BStride()));
+  im.data = dst;
+  const int64_t rows = im.nb * Hp;
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Wp * C));
+  ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
+    while (r0 < r1) {
+      const int64_t bb = r0 / Hp, hp0 = r0 % Hp;
+      const int64_t hp1 = std::min(Hp, hp0 + (r1 - r0));
+      const int nl = static_cast<int>(std::min<int64_t>(kLanes, N - bb * kLanes));
+      K.to_lanes(src, H, W, C, bb * kLanes, nl, pad_h, pad_w, Hp, Wp, hp0, hp1,
+                 dst + bb * im.BStride());
+      r0 += hp1 - hp0;
+    }
+  });
+  return im;
+}
+
+float Activate(const Epilogue& ep, float v, int64_t c) {
+  switch (ep.activation) {
+    case Activation::kLinear: return v;
+    case Activation::kRelu: return v > 0.f ? v : 0.f;
+    case Activation::kRelu6: return std::min(std::max(v, 0.f), 6.f);
+    case Activation::kElu: return v > 0.f ? v : std::expm1(v);
+    case Activation::kSigmoid: return 1.f / (1.f + std::exp(-v));
+    case Activation::kLeakyRelu: return v < 0.f ? ep.leaky_alpha * v : v;
+    case Activation::kPrelu: {
+      const float a = ep.prelu ? (ep.prelu_scalar ? ep.prelu[0] : ep.prelu[c]) : 0.f;
+      return v < 0.f ? a * v : v;
+    }
+  }
+  return v;
+}
+
+// Epilogue on channels [c0, c1) of one NHWC pixel row.
+void EpilogueRow(const Epilogue& ep, float* row, int64_t c0, int64_t c1) {
+  if (ep.bias) {
+    if (ep.bias_scalar) {
+      const float b = ep.bias[0];
+      for (int64_t c = c0; c < c1; ++c) row[c] += b;
+    } else {
+      for (int64_t c = c0; c < c1; ++c) row[c] += ep.bias[c];
+    }
+  }
+  switch (ep.activation) {
+    case Activation::kLinear: break;
+    case Activation::kRelu:
+      for (int64_t c = c0; c < c1; ++c) row[c] = row[c] > 0.f ? row[c] : 0.f;
+      break;
+    default:
+      for (int64_t c = c0; c < c1; ++c) row[c] = Activate(ep, row[c], c);
+  }
+}
+
+bool EpilogueIsIdentity(const Epilogue* ep) {
+  return !ep || (!ep->bias && ep->activation == Activation::kLinear);
+}
+
+// Tap table of each pattern of a layout for the forward-style pass (all taps, plain offsets).
+std::vector<TapList> FullTaps(const PatternLayout& L, int64_t rs, int64_t col = kLanes) {
+  std::vector<TapList> t(L.patterns.size());
+  for (size_t p = 0; p < L.patterns.size(); ++p) {
+    int n = 0;
+    for (int b = 0; b < 9; ++b)
+      if (L.patterns[p] >> b & 1) {
+        t[p].vi[n] = n;
+        t[p].off[n] = (b / 3) * rs + (b % 3) * col;
+        ++n;
+      }
+    t[p].n = n;
+    t[p].sid = kMask4.index[L.patterns[p] & 511];
+  }
+  return t;
+}
+
+// Runs output channels [c0, c1) of one tile: for each input-channel block (its input windows stay
+// in L1 while every filter of the chunk reads them) and each filter, one micro-kernel call over
+// the filter's kept kernels of that block. Partial sums live in stage[oc][npix][8] (contiguous
+// per filter: no cache-set aliasing however many channels). Filters run in original-channel
+// order, so the reorder permutation never reaches the output.
+void RunTileFilters(const PatternLayout& L, FwdTileFn fn, FwdTileArgs a, int64_t block, int64_t c0,
+                    int64_t c1, float* stage, int64_t npix) {
+  int32_t* cursor = Cursors(static_cast<size_t>(c1 - c0));
+  for (int64_t oc = c0; oc < c1; ++oc) cursor[oc - c0] = L.filter_kernel_begin[L.filter_slot[oc]];
+  for (int64_t ic0 = 0; ic0 < std::max<int64_t>(L.in_c, 1); ic0 += block) {
+    const int64_t ic1 = ic0 + block;
+    for (int64_t oc = c0; oc < c1; ++oc) {
+      const int64_t s = L.filter_slot[oc];
+      const int32_t k0 = cursor[oc - c0], kend = L.filter_kernel_begin[s + 1];
+      int32_t k1 = k0;
+      while (k1 < kend && L.kernel_ic[L.kernel_by_ic[k1]] < ic1) ++k1;
+      cursor[oc - c0] = k1;
+      if (ic0 > 0 && k1 == k0) continue;
+      a.korder = L.kernel_by_ic.data() + k0;
+      a.nk = k1 - k0;
+      a.accumulate = ic0 > 0;
+      a.out = stage + oc * npix * kLanes;
+      fn(a);
+    }
+  }
+}
+
+// One forward-style pass: output grid OH x OW of the "filters" of L over lane image X; output
+// (o_r, o_c) reads padded input rows o_r*S + row0 + kh; results go to target NHWC pixel
+// (o_r*os + oy0, o_c*os + ox0).
+struct ConvPass {
+  const LaneImage* X = nullptr;
+  int S = 1;
+  int shape = 0;
+  int64_t OH = 0, OW = 0;
+  int64_t row0 = 0, col0 = 0;
+  float* y = nullptr;
+  int64_t N = 0, TH = 0, TW = 0;
+  int64_t os = 1, oy0 = 0, ox0 = 0;
+  const PatternLayout* L = nullptr;
+  const TapList* taps = nullptr;
+  const Epilogue* ep = nullptr;
+};
+
+void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
+  if (cp.OH <= 0 || cp.OW <= 0 || cp.N <= 0) return;
+  const PatternLayout& L = *cp.L;
+  const int64_t TC = L.out_c;
+  const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape];
+  const int64_t npix = RT * WT;
+  const int64_t th = CeilDiv(cp.OH, RT), tw = CeilDiv(cp.OW, WT);
+  const int64_t tiles = cp.X->nb * th * tw;
+  const int64_t chunk = ChannelChunk(TC, tiles);
+  const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
+  const FwdTileFn fn = K.fwd[cp.shape][cp.S - 1];
+  const int64_t plane = cp.X->Plane(), rs = cp.X->Wp * kLanes;
+  const bool ident = EpilogueIsIdentity(cp.ep);
+  const int64_t block = ChannelBlock(RT, WT, cp.S);
+  ParallelTasks(tiles * nch, [&](int64_t u, int) {
+    const int64_t ch = u % nch, tile = u / nch;
+    const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
+    const int64_t bb = tile / (th * tw);
+    const int64_t tr = (tile / tw) % th, tc = tile % tw;
+    const int64_t o_r0 = tr * RT, o_c0 = tc * WT;
+    float* stage = Scratch(0, static_cast<size_t>(npix * TC * kLanes));
+    FwdTileArgs a;
+    a.x = cp.X->data + bb * cp.X->BStride() + ((o_r0 * cp.S + cp.row0) * cp.X->Wp + o_c0 * cp.S + cp.col0) * kLanes;
+    a.plane = plane;
+    a.rs = rs;
+    a.taps = cp.taps;
+    a.values = L.values.data();
+    a.kic = L.kernel_ic.data();
+    a.kpat = L.kernel_pattern.data();
+    a.kvb = L.kernel_value_begin.data();
+    RunTileFilters(L, fn, a, block, c0, c1, stage, npix);
+    // Epilogue fused with the transpose back to NHWC (8 images at a time).
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
+    const int64_t ld = cp.TH * cp.TW * TC;
+    for (int r = 0; r < RT; ++r) {
+      const int64_t o_r = o_r0 + r;
+      if (o_r >= cp.OH) break;
+      for (int c = 0; c < WT; ++c) {
+        const int64_t o_c = o_c0 + c;
+        if (o_c >= cp.OW) break;
+        const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
+        float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
+        float* d[kLanes];
+        for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
+        K.unpack8(stage + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
+        if (!ident)
+          for (int l = 0; l < nl; ++l) EpilogueRow(*cp.ep, dst + l * ld, c0, c1);
+      }
+    }
+  });
+}
+
+// Small batches (< 8 images: lanes would idle): stride-1 forward-style pass on flat images,
+// one image at a time. src NHWC [N, H, W, C] with padding (pad_h, pad_w); output grid OH x OW
+// into y NHWC [N, OH, OW, L.out_c].
+void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, int64_t W, int64_t C,
+                 int64_t pad_h, int64_t pad_w, int64_t OH, int64_t OW, const PatternLayout& L,
+                 const Epilogue* ep, float* y) {
+  if (OH <= 0 || OW <= 0 || N <= 0) return;
+  const int64_t TC = L.out_c;
+  const int64_t Wp = OW + 2, Hp = OH + 2;
+  const int64_t tv = kFlatVecs * kLanes;  // flat positions per tile
+  const int64_t F = OH * Wp, tiles = CeilDiv(F, tv);
+  // The last tile reads up to 2 rows + 2 beyond its end: the plane is zero-padded that far.
+  const int64_t plane = CeilDiv(std::max(Hp * Wp, tiles * tv + 2 * Wp + 2), 8) * 8;
+  float* img = Scratch(1, static_cast<size_t>(C * plane));
+  std::vector<TapList> taps = FullTaps(L, Wp, 1);
+  const int64_t chunk = ChannelChunk(TC, tiles);
+  const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
+  const bool ident = EpilogueIsIdentity(ep);
+  const int64_t block = std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4));
+  for (int64_t n = 0; n < N; ++n) {
+    ParallelFor(C, 64, [&](int64_t c0, int64_t c1) {
+      std::memset(img + c0 * plane, 0, static_cast<size_t>((c1 - c0) * plane) * sizeof(float));
+    });
+    // Interior: 8 consecutive pixels x 8 channels per transpose.
+    ParallelFor(H, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        const int64_t hp = h + pad_h;
+        if (hp < 0 || hp >= Hp) continue;
+        for (int64_t w0 = 0; w0 < W; w0 += kLanes) {
+          const float* s[kLanes];
+          int64_t first = -1;
+          for (int l = 0; l < kLanes; ++l) {
+            const int64_t w = w0 + l, wp = w + pad_w;
+            const bool ok = w < W && wp >= 0 && wp < Wp;
+            s[l] = ok ? src + ((n * H + h) * W + w) * C : nullptr;
+            if (ok && first < 0) first = l;
+          }
+          if (first < 0) continue;
+          // pack8 writes 8 consecutive flat slots from w0 + pad_w; shift the window so that it
+          // starts inside the plane row (pad_w may be 0, so w0 + pad_w >= 0 always holds).
+          float* d = img + hp * Wp + w0 + pad_w;
+          if (w0 + pad_w + kLanes <= Wp) {
+            K.pack8(s, C, d, plane);
+          } else {
+            for (int l = 0; l < kLanes; ++l)
+              if (s[l])
+                for (int64_t c = 0; c < C; ++c) d[c * plane + l] = s[l][c];
+          }
+        }
+      }
+    });
+    ParallelTasks(tiles * nch, [&](int64_t u, int) {
+      const int64_t ch = u % nch, t = u / nch;
+      const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
+      float* stage = Scratch(0, static_cast<size_t>(tv * TC));
+      FwdTileArgs a;
+      a.x = img + t * tv;
+      a.plane = plane;
+      a.rs = Wp;
+      a.taps = taps.data();
+      a.values = L.values.data();
+      a.kic = L.kernel_ic.data();
+      a.kpat = L.kernel_pattern.data();
+      a.kvb = L.kernel_value_begin.data();
+      RunTileFilters(L, K.fwd_flat, a, block, c0, c1, stage, kFlatVecs);
+      for (int64_t j0 = 0; j0 < tv; j0 += kLanes) {
+        float* d[kLanes];
+        bool any = false;
+        for (int l = 0; l < kLanes; ++l) {
+          const int64_t f = t * tv + j0 + l, r = f / Wp, c = f % Wp;
+          d[l] = (r < OH && c < OW) ? y + ((n * OH + r) * OW + c) * TC + c0 : nullptr;
+          any |= d[l] != nullptr;
+        }
+        if (!any) continue;
+        K.unpack8(stage + c0 * tv + j0, c1 - c0, tv, d);
+        if (!ident)
+          for (int l = 0; l < kLanes; ++l)
+            if (d[l]) EpilogueRow(*ep, d[l] - c0, c0, c1);
+      }
+    });
+  }
+}
+
+void CheckLayout(const Conv2DParams& p, const PatternLayout& L, const char* what) {
+  if (!SparseConvSupported(p))
+    throw std::invalid_argument(std::string(what) + ": geometry not supported by the sparse kernels");
+  ValidateConv2DParams(p);
+  if (L.in_c != p.in_c || L.out_c != p.out_c)
+    throw std::invalid_argument(std::string(what) + ": layout channels do not match the params");
+}
+
+}  // namespace
+
+bool SparseConvSupported(const Conv2DParams& p) {
+  return p.filter_h == 3 && p.filter_w == 3 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         p.stride_h == p.stride_w && (p.stride_h == 1 || p.stride_h == 2) && p.pad_top >= 0 &&
+         p.pad_top <= 2 && p.pad_left >= 0 && p.pad_left <= 2 && p.batch >= 0 && p.in_h >= 0 &&
+         p.in_w >= 0 && p.out_h >= 0 && p.out_w >= 0 && p.in_c >= 0 && p.out_c >= 0 &&
+         p.in_c < (1 << 20) && p.out_c < (1 << 20);
+}
+
+void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                         const Epilogue& ep, float* y) {
+  CheckLayout(p, L, "SparseConv2DForward");
+  if (p.OutputSize() == 0) return;
+  const IsaKernels& K = Kernels();
+  const int S = static_cast<int>(p.stride_h);
+  if (S == 1 && p.batch < kLanes) {
+    RunFlatPass(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L, &ep, y);
+    return;
+  }
+  const int shape = ChooseShape(p.out_w);
+  const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
+  const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
+  const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
+  LaneImage X = BuildLaneImage(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
+  std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
+  ConvPass cp;
+  cp.X = &X;
+  cp.S = S;
+  cp.shape = shape;
+  cp.OH = p.out_h;
+  cp.OW = p.out_w;
+  cp.y = y;
+  cp.N = p.batch;
+  cp.TH = p.out_h;
+  cp.TW = p.out_w;
+  cp.L = &L;
+  cp.taps = taps.data();
+  cp.ep = &ep;
+  RunConvPass(K, cp);
+}
+
+void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
+                               float* dx) {
+  CheckLayout(p, L, "SparseConv2DBackpropInput");
+  if (p.InputSize() == 0) return;
+  if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
+  const PatternLayout& T = *L.transposed;
+  const IsaKernels& K = Kernels();
+  const int64_t pt = p.pad_top, pl = p.pad_left;
+  if (p.stride_h == 1) {
+    // Stride 1: a forward conv of dy with the rotated patterns, padding 2 - pad.
+    if (p.batch < kLanes) {
+      RunFlatPass(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, p.in_h, p.in_w, T, nullptr, dx);
+      return;
+    }
+    const int shape = ChooseShape(p.in_w);
+    const int64_t IHt = CeilDiv(p.in_h, kShapeRT[shape]) * kShapeRT[shape];
+    const int64_t IWt = CeilDiv(p.in_w, kShapeWT[shape]) * kShapeWT[shape];
+    const int64_t Hp = IHt + 2, Wp = IWt + 2;
+    LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, Hp, Wp, 1);
+    std::vector<TapList> taps = FullTaps(T, Wp * kLanes);
+    ConvPass cp;
+    cp.X = &D;
+    cp.S = 1;
+    cp.shape = shape;
+    cp.OH = p.in_h;
+    cp.OW = p.in_w;
+    cp.y = dx;
+    cp.N = p.batch;
+    cp.TH = p.in_h;
+    cp.TW = p.in_w;
+    cp.L = &T;
+    cp.taps = taps.data();
+    RunConvPass(K, cp);
+    return;
+  }
+  // Stride 2: four phases by the parity of (dx row + pad_top, dx col + pad_left). In phase
+  // (rh, rw) only taps with kh = rh (mod 2), kw = rw (mod 2) contribute, and dx row
+  // 2a + rh - pad_top reads dy row a - (kh - rh)/2: a stride-1 conv with a 2x2 sub-pattern over
+  // dy padded by 1 (sub-row 1 - (kh - rh)/2 reads padded row a + sub-row).
+  struct Phase {
+    int64_t lo, n;
+  };
+  auto phase_range = [](int64_t in, int64_t pad, int r) {
+    Phase ph;
+    ph.lo = CeilDivSigned(pad - r, 2);
+    const int64_t hi = FloorDivSigned(in - 1 + pad - r, 2);
+    ph.n = std::max<int64_t>(0, hi - ph.lo + 1);
+    return ph;
+  };
+  Phase rows[2] = {phase_range(p.in_h, pt, 0), phase_range(p.in_h, pt, 1)};
+  Phase cols[2] = {phase_range(p.in_w, pl, 0), phase_range(p.in_w, pl, 1)};
+  const int shape = ChooseShape(std::max(cols[0].n, cols[1].n));
+  const int RT = kShapeRT[shape], WT = kShapeWT[shape];
+  int64_t Hp = 1, Wp = 1;
+  for (int r = 0; r < 2; ++r) {
+    Hp = std::max(Hp, CeilDiv(rows[r].n, RT) * RT + rows[r].lo + 1);
+    Wp = std::max(Wp, CeilDiv(cols[r].n, WT) * WT + cols[r].lo + 1);
+  }
+  LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 1, 1, Hp, Wp, 1);
+  const int64_t rs = Wp * kLanes;
+  for (int rh = 0; rh < 2; ++rh)
+    for (int rw = 0; rw < 2; ++rw) {
+      if (rows[rh].n == 0 || cols[rw].n == 0) continue;
+      std::vector<TapList> taps(T.patterns.size());
+      for (size_t q = 0; q < T.patterns.size(); ++q) {
+        int n = 0, rank = 0;
+        for (int b = 0; b < 9; ++b) {
+          if (!(T.patterns[q] >> b & 1)) continue;
+          const int kh = 2 - b / 3, kw = 2 - b % 3;  // original (unrotated) tap
+          if (kh % 2 == rh && kw % 2 == rw) {
+            const int sh = 1 - (kh - rh) / 2, sw = 1 - (kw - rw) / 2;
+            taps[q].vi[n] = rank;
+            taps[q].off[n] = sh * rs + sw * kLanes;
+            ++n;
+          }
+          ++rank;
+        }
+        taps[q].n = n;
+      }
+      ConvPass cp;
+      cp.X = &D;
+      cp.S = 1;
+      cp.shape = shape;
+      cp.OH = rows[rh].n;
+      cp.OW = cols[rw].n;
+      cp.row0 = rows[rh].lo;
+      cp.col0 = cols[rw].lo;
+      cp.y = dx;
+      cp.N = p.batch;
+      cp.TH = p.in_h;
+      cp.TW = p.in_w;
+      cp.os = 2;
+      cp.oy0 = 2 * rows[rh].lo + rh - pt;
+      cp.ox0 = 2 * cols[rw].lo + rw - pl;
+      cp.L = &T;
+      cp.taps = taps.data();
+      RunConvPass(K, cp);
+    }
+}
+
+void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
+                                const PatternLayout& L, float* out_values) {
+  CheckLayout(p, L, "SparseConv2DBackpropFilter");
+  const int64_t nv = L.NumValues();
+  if (nv == 0) return;
+  if (p.batch == 0 || p.out_h == 0 || p.out_w == 0) {
+    std::fill(out_values, out_values + nv, 0.f);
+    return;
+  }
+  const IsaKernels& K = Kernels();
+  const int S = static_cast<int>(p.stride_h);
+  const int shape = ChooseShape(p.out_w);
+  const int RT = kShapeRT[shape], WT = kShapeWT[shape];
+  const int64_t OHt = CeilDiv(p.out_h, RT) * RT, OWt = CeilDiv(p.out_w, WT) * WT;
+  const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
+  LaneImage X = BuildLaneImage(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
+  // dy lane image padded with zeros up to whole tiles, so tile overhang adds nothing.
+  LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 0, 0, OHt, OWt, 2);
+  std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
+  float* gacc = Scratch(3, static_cast<size_t>(nv * kLanes));
+  std::fill(gacc, gacc + nv * kLanes, 0.f);
+  const int64_t TC = L.out_c;
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), TC));
+  const GradTileFn fn = K.grad[shape][S - 1];
+  const int64_t th = OHt / RT, tw = OWt / WT;
+  const int64_t block = ChannelBlock(RT, WT, S);
+  // Thread t owns slots t, t+nt, ...: slots are sorted by kept-kernel count (the reorder), so the
+  // round-robin split is balanced. Each thread sweeps the tiles once for all its slots, so the
+  // x window of a tile is reused from cache across filters.
+  ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      GradTileArgs a;
+      a.plane = X.Plane();
+      a.rs = Wp * kLanes;
+      a.dyrs = OWt * kLanes;
+      a.taps = taps.data();
+      a.gacc = gacc;
+      a.vbase = 0;
+      a.kic = L.kernel_ic.data();
+      a.kpat = L.kernel_pattern.data();
+      a.kvb = L.kernel_value_begin.data();
+      int32_t* cursor = Cursors(static_cast<size_t>(TC));
+      // This thread's slots in groups whose partial sums (8 lanes per kept weight) fit in
+      // ~128 KiB of L2; each group sweeps the tiles once, so the x window of a tile is shared by
+      // the group's filters and the partial sums stay cached.
+      int64_t g0 = t;
+      while (g0 < TC) {
+        int64_t g1 = g0, bytes = 0;
+        while (g1 < TC) {
+          const int64_t nvs = L.kernel_value_begin[L.filter_kernel_begin[g1 + 1]] -
+                              L.kernel_value_begin[L.filter_kernel_begin[g1]];
+          if (g1 > g0 && bytes + nvs * kLanes * 4 > 131072) break;
+          bytes += nvs * kLanes * 4;
+          g1 += nt;
+        }
+        for (int64_t bb = 0; bb < X.nb; ++bb)
+          for (int64_t tr = 0; tr < th; ++tr)
+            for (int64_t tc = 0; tc < tw; ++tc) {
+              const int64_t o_r0 = tr * RT, o_c0 = tc * WT;
+              a.x = X.data + bb * X.BStride() + ((o_r0 * S) * Wp + o_c0 * S) * kLanes;
+              const float* dyb = D.data + bb * D.BStride() + (o_r0 * OWt + o_c0) * kLanes;
+              for (int64_t s = g0; s < g1; s += nt) cursor[s] = L.filter_kernel_begin[s];
+              for (int64_t ic0 = 0; ic0 < L.in_c; ic0 += block) {
+                const int64_t ic1 = ic0 + block;
+                for (int64_t s = g0; s < g1; s += nt) {
+                  const int32_t k0 = cursor[s], kend = L.filter_kernel_begin[s + 1];
+                  int32_t k1 = k0;
+                  while (k1 < kend && L.kernel_ic[L.kernel_by_ic[k1]] < ic1) ++k1;
+                  cursor[s] = k1;
+                  if (k1 == k0) continue;
+                  a.dy = dyb + static_cast<int64_t>(L.filter_order[s]) * D.Plane();
+                  a.korder = L.kernel_by_ic.data() + k0;
+                  a.nk = k1 - k0;
+                  fn(a);
+                }
+              }
+            }
+        g0 = g1;
+      }
+      for (int64_t s = t; s < TC; s += nt) {
+        const int64_t v0 = L.kernel_value_begin[L.filter_kernel_begin[s]];
+        const int64_t v1 = L.kernel_value_begin[L.filter_kernel_begin[s + 1]];
+        for (int64_t v = v0; v < v1; ++v) {
+          const float* g = gacc + v * kLanes;
+          out_values[v] = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
+        }
+      }
+    }
+  });
+}
+
+void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,
+                                     const PatternLayout& L, float* dfilter) {
+  std::vector<float> g(static_cast<size_t>(L.NumValues()));
+  SparseConv2DBackpropFilter(p, x, dy, L, g.data());
+  ScatterPackedToDense(L, g.data(), dfilter);
+}
+
+}  // namespace clicktrain

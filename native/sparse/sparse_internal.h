@@ -1,0 +1,113 @@
+// Internal interface between the sparse-conv drivers (sparse_conv.cc) and the per-ISA
+// micro-kernels (sparse_kernels_generic.cc, sparse_kernels_avx2.cc). Not part of the public API.
+#pragma once
+#include <cstdint>
+
+namespace clicktrain {
+namespace sparse_internal {
+
+constexpr int kLanes = 8;  // batch images per SIMD vector (lane image layout)
+
+// Taps of one pattern as used by one pass/phase: n taps, tap t reads the kernel's value vi[t]
+// at input offset off[t] (floats, relative to the tile origin of the kernel's input channel).
+struct TapList {
+  int32_t n = 0;
+  // Index of the mask in kMask4 when the taps are the plain 4 taps of a 3x3 pattern at their
+  // natural offsets (forward-style passes): the kernels then run the compile-time specialised
+  // body of that pattern. -1: the runtime tap loop below (other pattern sizes, stride-2 phases).
+  int32_t sid = -1;
+  int32_t vi[9] = {0};
+  int64_t off[9] = {0};
+};
+
+constexpr int PopCount9(int m) {
+  int c = 0;
+  for (; m; m &= m - 1) ++c;
+  return c;
+}
+// The C(9,4) = 126 four-entry 3x3 patterns (ascending) and the inverse map mask -> index / -1.
+struct Mask4Table {
+  uint16_t mask[126] = {};
+  int16_t index[512] = {};
+};
+constexpr Mask4Table MakeMask4Table() {
+  Mask4Table t{};
+  int n = 0;
+  for (int m = 0; m < 512; ++m) {
+    t.index[m] = -1;
+    if (PopCount9(m) == 4) {
+      t.mask[n] = static_cast<uint16_t>(m);
+      t.index[m] = static_cast<int16_t>(n);
+      ++n;
+    }
+  }
+  return t;
+}
+inline constexpr Mask4Table kMask4 = MakeMask4Table();
+
+// Register-tile shapes (rows x cols of output pixels, x 8 lanes): index -> (RT, WT).
+constexpr int kNumShapes = 4;
+constexpr int kShapeRT[kNumShapes] = {1, 2, 4, 8};
+constexpr int kShapeWT[kNumShapes] = {8, 4, 2, 1};
+
+// One filter, one tile: out[pix * out_stride + lane] = sum over the kernels of the filter.
+struct FwdTileArgs {
+  const float* x;  // lane image of the bblk, channel 0, at the tile origin
+  int64_t plane;   // floats per channel plane
+  int64_t rs;      // floats per padded row
+  const int32_t* kic;    // per kernel, indexed by absolute kernel index
+  const int32_t* kpat;
+  const int32_t* kvb;
+  const int32_t* korder;  // the nk kernels to run (absolute indices)
+  int64_t nk;
+  const TapList* taps;  // by pattern id
+  const float* values;
+  bool accumulate;      // start from the values already in out (input-channel blocking)
+  float* out;        // pixel i of the tile goes to out + i * 8 (contiguous per filter)
+};
+using FwdTileFn = void (*)(const FwdTileArgs&);
+
+// One filter, one tile of dy: for every kept tap, gacc[(kvb[k] - vbase + vi[t]) * 8 + lane] +=
+// sum over the tile's pixels of dy * x.
+struct GradTileArgs {
+  const float* x;  // lane image of x (bblk, channel 0, at the input origin of the tile)
+  int64_t plane, rs;
+  const float* dy;  // lane image of dy (bblk, this filter's channel, at the tile origin)
+  int64_t dyrs;
+  const int32_t* kic;
+  const int32_t* kpat;
+  const int32_t* kvb;
+  const int32_t* korder;
+  int64_t nk;
+  const TapList* taps;
+  float* gacc;
+  int64_t vbase;
+};
+using GradTileFn = void (*)(const GradTileArgs&);
+
+// Width-vectorised ("flat") tiles for small batches: one image, each channel a zero-padded
+// plane [Hp][Wp] read as one long row; a vector is 8 consecutive flat output positions (the
+// 2 junk columns per row are computed and dropped), tap (kh, kw) is offset kh*Wp + kw.
+constexpr int kFlatVecs = 8;  // vectors per flat tile (64 flat positions)
+
+struct IsaKernels {
+  FwdTileFn fwd[kNumShapes][2];    // [shape][stride - 1]
+  FwdTileFn fwd_flat;              // stride 1, 1 x kFlatVecs vectors; a.rs = Wp
+  GradTileFn grad[kNumShapes][2];  // [shape][stride - 1]
+  // Lane image of rows [hp_begin, hp_end) of one bblk:
+  // dst[((c*Hp + hp)*Wp + wp)*8 + l] = src[b0+l][hp - pad_h][wp - pad_w][c] (0 outside / l >= nl).
+  void (*to_lanes)(const float* src, int64_t H, int64_t W, int64_t C, int64_t b0, int nl,
+                   int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp, int64_t hp_begin,
+                   int64_t hp_end, float* dst_bblk);
+  // 8x8-blocked transposes between "8 rows of C floats" and "C vectors of 8":
+  // pack8:   d[c * cs + l] = s[l] ? s[l][c] : 0        (l < 8, c < C)
+  // unpack8: d[l][c] = s[c * cs + l] for every l with d[l] != nullptr
+  void (*pack8)(const float* const* s, int64_t C, float* d, int64_t cs);
+  void (*unpack8)(const float* s, int64_t C, int64_t cs, float* const* d);
+};
+
+const IsaKernels& GenericKernels();
+const IsaKernels& Avx2Kernels();
+
+}  // namespace sparse_internal
+}  // namespace clicktrain

@@ -1,0 +1,328 @@
+// Pattern-sparse convolution: layout properties and forward / backward-data / backward-filter
+// against a float64 dense reference on the masked weights, under every ISA path and 1-2 threads.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <set>
+
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+#include "sparse/pattern_layout.h"
+#include "sparse/sparse_conv.h"
+#include "test_sparse_util.h"
+
+using namespace clicktrain;
+using namespace clicktrain_sparse_test;
+
+namespace {
+
+// Random masks: a library of `lib_size` patterns of `pat_size` taps (pat_size 0 = mixed sizes
+// 1..9), each kernel removed with probability `prune`, some filters fully removed.
+std::vector<uint16_t> RandomMasks(int64_t in_c, int64_t out_c, int lib_size, int pat_size,
+                                  double prune, double empty_filter_prob) {
+  std::vector<uint16_t> lib;
+  for (int i = 0; i < lib_size; ++i) {
+    int k = pat_size ? pat_size : RandInt(1, 9);
+    std::vector<int> bits(9);
+    std::iota(bits.begin(), bits.end(), 0);
+    std::shuffle(bits.begin(), bits.end(), Rng());
+    uint16_t m = 0;
+    for (int j = 0; j < k; ++j) m |= static_cast<uint16_t>(1u << bits[j]);
+    lib.push_back(m);
+  }
+  std::vector<uint16_t> masks(static_cast<size_t>(in_c * out_c));
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<char> empty(out_c);
+  for (auto& e : empty) e = u(Rng()) < empty_filter_prob;
+  for (int64_t ic = 0; ic < in_c; ++ic)
+    for (int64_t oc = 0; oc < out_c; ++oc)
+      masks[ic * out_c + oc] =
+          (empty[oc] || u(Rng()) < prune) ? 0 : lib[RandInt(0, lib_size - 1)];
+  return masks;
+}
+
+std::vector<float> MaskedWeights(const std::vector<uint16_t>& masks, int64_t in_c, int64_t out_c) {
+  std::vector<float> w = RandomVector(static_cast<size_t>(9 * in_c * out_c));
+  for (int b = 0; b < 9; ++b)
+    for (int64_t ic = 0; ic < in_c; ++ic)
+      for (int64_t oc = 0; oc < out_c; ++oc)
+        if (!(masks[ic * out_c + oc] >> b & 1)) w[(b * in_c + ic) * out_c + oc] = 0.f;
+  return w;
+}
+
+// tfjs geometry: 'same' (pad 1 = true) or 'valid'.
+Conv2DParams MakeParams(int64_t n, int64_t h, int64_t w, int64_t ci, int64_t co, int s, bool same) {
+  Conv2DParams p;
+  p.batch = n;
+  p.in_h = h;
+  p.in_w = w;
+  p.in_c = ci;
+  p.out_c = co;
+  p.filter_h = p.filter_w = 3;
+  p.stride_h = p.stride_w = s;
+  if (same) {
+    p.out_h = (h + s - 1) / s;
+    p.out_w = (w + s - 1) / s;
+    p.pad_top = std::max<int64_t>((p.out_h - 1) * s + 3 - h, 0) / 2;
+    p.pad_left = std::max<int64_t>((p.out_w - 1) * s + 3 - w, 0) / 2;
+  } else {
+    p.out_h = std::max<int64_t>(0, (h - 3 + s) / s);
+    p.out_w = std::max<int64_t>(0, (w - 3 + s) / s);
+  }
+  return p;
+}
+
+template <typename F>
+void ForEachTap(const Conv2DParams& p, F f) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t oh = 0; oh < p.out_h; ++oh)
+      for (int64_t ow = 0; ow < p.out_w; ++ow)
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            const int64_t ih = oh * p.stride_h - p.pad_top + kh, iw = ow * p.stride_w - p.pad_left + kw;
+            if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+            f(((b * p.out_h + oh) * p.out_w + ow) * p.out_c, ((b * p.in_h + ih) * p.in_w + iw) * p.in_c,
+              (kh * 3 + kw) * p.in_c * p.out_c);
+          }
+}
+
+std::vector<double> RefForward(const Conv2DParams& p, const std::vector<float>& x, const std::vector<float>& w) {
+  std::vector<double> y(static_cast<size_t>(p.OutputSize()), 0.0);
+  ForEachTap(p, [&](int64_t yo, int64_t xo, int64_t wo) {
+    for (int64_t ic = 0; ic < p.in_c; ++ic)
+      for (int64_t oc = 0; oc < p.out_c; ++oc)
+        y[yo + oc] += static_cast<double>(x[xo + ic]) * w[wo + ic * p.out_c + oc];
+  });
+  return y;
+}
+
+std::vector<double> RefBackInput(const Conv2DParams& p, const std::vector<float>& dy, const std::vector<float>& w) {
+  std::vector<double> dx(static_cast<size_t>(p.InputSize()), 0.0);
+  ForEachTap(p, [&](int64_t yo, int64_t xo, int64_t wo) {
+    for (int64_t ic = 0; ic < p.in_c; ++ic)
+      for (int64_t oc = 0; oc < p.out_c; ++oc)
+        dx[xo + ic] += static_cast<double>(dy[yo + oc]) * w[wo + ic * p.out_c + oc];
+  });
+  return dx;
+}
+
+std::vector<double> RefBackFilter(const Conv2DParams& p, const std::vector<float>& x, const std::vector<float>& dy) {
+  std::vector<double> dw(static_cast<size_t>(p.FilterSize()), 0.0);
+  ForEachTap(p, [&](int64_t yo, int64_t xo, int64_t wo) {
+    for (int64_t ic = 0; ic < p.in_c; ++ic)
+      for (int64_t oc = 0; oc < p.out_c; ++oc)
+        dw[wo + ic * p.out_c + oc] += static_cast<double>(dy[yo + oc]) * x[xo + ic];
+  });
+  return dw;
+}
+
+std::string Describe(const Conv2DParams& p, const char* isa, int threads) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "[%s t%d] n%lld %lldx%lldx%lld->%lld s%lld pad(%lld,%lld) out %lldx%lld", isa,
+                threads, (long long)p.batch, (long long)p.in_h, (long long)p.in_w, (long long)p.in_c,
+                (long long)p.out_c, (long long)p.stride_h, (long long)p.pad_top, (long long)p.pad_left,
+                (long long)p.out_h, (long long)p.out_w);
+  return buf;
+}
+
+void TestLayoutProperties(Runner& r) {
+  for (int iter = 0; iter < 20; ++iter) {
+    const int64_t ci = RandInt(1, 24), co = RandInt(1, 24);
+    auto masks = RandomMasks(ci, co, RandInt(1, 12), iter % 3 == 0 ? 0 : 4, 0.5 * (iter % 3), 0.1);
+    PatternLayout L = BuildPatternLayout(masks.data(), ci, co);
+    auto w = MaskedWeights(masks, ci, co);
+    RefreshValues(L, w.data());
+    // Reorder is a permutation and filter_slot its inverse.
+    std::vector<int32_t> perm = L.filter_order;
+    std::sort(perm.begin(), perm.end());
+    bool is_perm = perm.size() == static_cast<size_t>(co);
+    for (int64_t i = 0; i < co && is_perm; ++i) is_perm = perm[i] == i && L.filter_slot[L.filter_order[i]] == i;
+    r.Check(is_perm, "reorder is a permutation");
+    // Slots sorted by kept-kernel count (descending).
+    bool sorted = true;
+    for (int64_t s = 0; s + 1 < co; ++s)
+      sorted &= (L.filter_kernel_begin[s + 1] - L.filter_kernel_begin[s]) >=
+                (L.filter_kernel_begin[s + 2] - L.filter_kernel_begin[s + 1]);
+    r.Check(sorted, "slots sorted by kept kernels");
+    // Pack then unpack gives the masked weights back.
+    std::vector<float> back(w.size(), 7.f);
+    UnpackToDense(L, back.data());
+    r.Check(back == w, "pack then unpack == masked weights");
+    // Library, groups and per-kernel data are consistent with the masks.
+    bool ok = true;
+    std::set<uint16_t> distinct;
+    for (auto m : masks)
+      if (m) distinct.insert(m);
+    ok &= distinct.size() == L.patterns.size();
+    int64_t kept = 0;
+    for (auto m : masks) kept += m != 0;
+    ok &= L.NumKernels() == kept;
+    for (int64_t s = 0; s < co; ++s) {
+      const int32_t oc = L.filter_order[s];
+      for (int32_t g = L.filter_group_begin[s]; g < L.filter_group_begin[s + 1]; ++g) {
+        ok &= L.group_kernel_begin[g] >= L.filter_kernel_begin[s] && L.group_kernel_begin[g + 1] <= L.filter_kernel_begin[s + 1];
+        for (int32_t k = L.group_kernel_begin[g]; k < L.group_kernel_begin[g + 1]; ++k) {
+          ok &= L.kernel_pattern[k] == L.group_pattern[g];
+          ok &= masks[L.kernel_ic[k] * co + oc] == L.patterns[L.kernel_pattern[k]];
+          ok &= L.kernel_value_begin[k + 1] - L.kernel_value_begin[k] == L.pattern_size[L.kernel_pattern[k]];
+        }
+      }
+      if (L.filter_group_begin[s] < L.filter_group_begin[s + 1])
+        ok &= L.group_kernel_begin[L.filter_group_begin[s]] == L.filter_kernel_begin[s] &&
+              L.group_kernel_begin[L.filter_group_begin[s + 1]] == L.filter_kernel_begin[s + 1];
+    }
+    r.Check(ok, "library / groups / kernel arrays consistent with masks");
+    // Transposed companion: rotated masks, values mirror the forward values.
+    const PatternLayout& T = *L.transposed;
+    bool tok = T.in_c == co && T.out_c == ci && T.NumValues() == L.NumValues();
+    for (int64_t i = 0; i < T.NumValues() && tok; ++i) {
+      int64_t t = T.value_dense_index[i];
+      const int64_t ic = t % ci, oc = (t / ci) % co, b = 8 - t / (ci * co);
+      tok &= T.values[i] == w[(b * ci + ic) * co + oc];
+    }
+    r.Check(tok, "transposed layout mirrors rotated weights");
+    // Refresh after changing dense values is exact and touches only kept positions.
+    auto w2 = RandomVector(w.size());
+    RefreshValues(L, w2.data());
+    bool rok = true;
+    for (int64_t i = 0; i < L.NumValues(); ++i) rok &= L.values[i] == w2[L.value_dense_index[i]];
+    for (int64_t i = 0; i < T.NumValues(); ++i) rok &= T.values[i] == L.values[L.transposed_value_src[i]];
+    r.Check(rok, "refresh exact and transposed in sync");
+    // Stats.
+    LayoutStats st = ComputeLayoutStats(L, 2, 3, 4);
+    int64_t hist_sum = std::accumulate(st.pattern_histogram.begin(), st.pattern_histogram.end(), int64_t(0));
+    r.Check(st.kept_kernels == kept && hist_sum == kept && st.kept_weights == L.NumValues() &&
+                st.dense_flops == 2.0 * 24 * 9 * ci * co,
+            "layout stats");
+    // MasksFromDense recovers the masks from masked non-zero weights (values nonzero a.s.).
+    r.Check(MasksFromDense(w.data(), ci, co) == masks, "MasksFromDense");
+  }
+  uint16_t bad[2] = {3, 600};
+  r.ExpectThrow([&] { BuildPatternLayout(bad, 1, 2); }, "mask with bit 9");
+  r.Check(RotatePattern180(1) == 256 && RotatePattern180(0x1FF) == 0x1FF && RotatePattern180(16) == 16,
+          "rotate 180");
+}
+
+struct Case {
+  Conv2DParams p;
+  int lib, pat;
+  double prune, empty;
+  Activation act;
+  bool bias;
+};
+
+void RunCase(Runner& r, const Case& c, const char* isa, int threads) {
+  const Conv2DParams& p = c.p;
+  auto masks = RandomMasks(p.in_c, p.out_c, c.lib, c.pat, c.prune, c.empty);
+  PatternLayout L = BuildPatternLayout(masks.data(), p.in_c, p.out_c);
+  auto w = MaskedWeights(masks, p.in_c, p.out_c);
+  RefreshValues(L, w.data());
+  auto x = RandomVector(static_cast<size_t>(p.InputSize()));
+  auto dy = RandomVector(static_cast<size_t>(p.OutputSize()));
+  const std::string d = Describe(p, isa, threads);
+  // Forward with epilogue.
+  std::vector<float> bias = RandomVector(static_cast<size_t>(p.out_c));
+  Epilogue ep;
+  ep.activation = c.act;
+  if (c.bias) ep.bias = bias.data();
+  auto ref = RefForward(p, x, w);
+  for (int64_t i = 0; i < static_cast<int64_t>(ref.size()); ++i) {
+    double v = ref[i] + (c.bias ? bias[i % p.out_c] : 0.0);
+    if (c.act == Activation::kRelu) v = std::max(v, 0.0);
+    if (c.act == Activation::kLeakyRelu && v < 0) v *= ep.leaky_alpha;
+    ref[i] = v;
+  }
+  auto y = Poisoned(ref.size());
+  r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data()); }, "forward runs " + d);
+  r.CheckClose(MaxRelError(y, ref), 1e-5, "forward " + d);
+  // Backward data.
+  auto dx = Poisoned(static_cast<size_t>(p.InputSize()));
+  r.Expect([&] { SparseConv2DBackpropInput(p, dy.data(), L, dx.data()); }, "backprop input runs " + d);
+  r.CheckClose(MaxRelError(dx, RefBackInput(p, dy, w)), 1e-5, "backprop input " + d);
+  // Backward filter: packed, and dense with zeros at pruned positions.
+  auto dwref = RefBackFilter(p, x, dy);
+  auto g = Poisoned(static_cast<size_t>(L.NumValues()));
+  r.Expect([&] { SparseConv2DBackpropFilter(p, x.data(), dy.data(), L, g.data()); }, "backprop filter runs " + d);
+  std::vector<double> gref(g.size());
+  for (size_t i = 0; i < g.size(); ++i) gref[i] = dwref[L.value_dense_index[i]];
+  double scale = 1e-30;
+  for (double v : dwref) scale = std::max(scale, std::fabs(v));
+  double err = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    err = std::isnan(g[i]) ? INFINITY : std::max(err, std::fabs(g[i] - gref[i]) / scale);
+  r.CheckClose(err, 1e-5, "backprop filter (kept positions) " + d);
+  auto dwd = Poisoned(static_cast<size_t>(p.FilterSize()));
+  SparseConv2DBackpropFilterDense(p, x.data(), dy.data(), L, dwd.data());
+  bool zeros_ok = true;
+  for (int b = 0; b < 9; ++b)
+    for (int64_t ic = 0; ic < p.in_c; ++ic)
+      for (int64_t oc = 0; oc < p.out_c; ++oc) {
+        const int64_t i = (b * p.in_c + ic) * p.out_c + oc;
+        if (!(masks[ic * p.out_c + oc] >> b & 1)) zeros_ok &= dwd[i] == 0.f;
+        else zeros_ok &= std::fabs(dwd[i] - dwref[i]) <= 1e-5 * scale;
+      }
+  r.Check(zeros_ok, "backprop filter dense: kept exact, pruned zero " + d);
+}
+
+std::vector<Case> MakeCases() {
+  std::vector<Case> cases;
+  const Activation acts[] = {Activation::kLinear, Activation::kRelu, Activation::kLeakyRelu};
+  // Hand-picked edge cases.
+  auto add = [&](Conv2DParams p, int lib, int pat, double prune, double empty) {
+    cases.push_back({p, lib, pat, prune, empty, acts[cases.size() % 3], cases.size() % 2 == 0});
+  };
+  add(MakeParams(1, 8, 8, 3, 5, 1, true), 4, 4, 0.0, 0.0);           // batch 1
+  add(MakeParams(9, 7, 7, 13, 11, 2, true), 6, 4, 0.5, 0.2);         // odd, stride 2 same: pad 1
+  add(MakeParams(3, 8, 8, 9, 17, 2, true), 6, 4, 0.3, 0.0);          // even, stride 2 same: pad 0
+  add(MakeParams(2, 9, 6, 8, 8, 1, false), 8, 4, 0.75, 0.0);         // valid
+  add(MakeParams(2, 9, 10, 7, 6, 2, false), 8, 4, 0.25, 0.0);        // valid stride 2
+  add(MakeParams(4, 5, 5, 6, 7, 1, true), 1, 9, 0.0, 0.0);           // fully kept
+  add(MakeParams(4, 5, 5, 6, 7, 1, true), 5, 0, 0.3, 0.3);           // sizes 1..9
+  add(MakeParams(8, 4, 4, 16, 16, 1, true), 12, 4, 0.5, 0.0);        // CIFAR-like small
+  add(MakeParams(2, 3, 3, 5, 4, 1, true), 3, 4, 1.0, 0.0);           // everything pruned
+  add(MakeParams(10, 2, 2, 4, 9, 2, true), 3, 2, 0.2, 0.0);          // 1x1 output
+  add(MakeParams(3, 1, 7, 4, 4, 1, true), 3, 3, 0.2, 0.0);           // one row
+  add(MakeParams(2, 12, 1, 4, 4, 2, true), 3, 3, 0.2, 0.0);          // one column
+  add(MakeParams(3, 6, 9, 75, 9, 1, true), 8, 4, 0.5, 0.0);          // several input-channel blocks
+  add(MakeParams(9, 3, 4, 90, 12, 2, true), 8, 4, 0.25, 0.1);        // blocks, stride 2, narrow
+  // Random cases.
+  for (int i = 0; i < 24; ++i) {
+    const bool same = RandInt(0, 3) != 0;
+    const int s = RandInt(1, 2);
+    int h = RandInt(same ? 1 : 3, 13), w = RandInt(same ? 1 : 3, 13);
+    const int pat = RandInt(0, 4) == 0 ? 0 : (RandInt(0, 5) == 0 ? RandInt(1, 9) : 4);
+    add(MakeParams(RandInt(1, 11), h, w, RandInt(1, 20), RandInt(1, 20), s, same), RandInt(1, 12), pat,
+        0.25 * RandInt(0, 3), RandInt(0, 4) == 0 ? 0.25 : 0.0);
+  }
+  return cases;
+}
+
+}  // namespace
+
+int main() {
+  Runner r;
+  TestLayoutProperties(r);
+  const std::vector<Case> cases = MakeCases();
+  std::vector<Isa> isas = {Isa::kGeneric};
+  if (DetectedIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
+  for (Isa isa : isas) {
+    SetActiveIsa(isa);
+    for (int threads : {1, 2}) {
+      SetNumThreads(threads);
+      for (const Case& c : cases) RunCase(r, c, IsaName(isa), threads);
+    }
+  }
+  // Unsupported geometry is refused, never silently wrong.
+  Conv2DParams bad = MakeParams(1, 5, 5, 2, 2, 3, true);
+  r.Check(!SparseConvSupported(bad), "stride 3 unsupported");
+  bad = MakeParams(1, 5, 5, 2, 2, 1, true);
+  bad.dilation_h = 2;
+  r.Check(!SparseConvSupported(bad), "dilation unsupported");
+  std::vector<uint16_t> m(4, 15);
+  PatternLayout L = BuildPatternLayout(m.data(), 2, 2);
+  std::vector<float> x(50), y(50);
+  r.ExpectThrow([&] { SparseConv2DForward(bad, x.data(), L, Epilogue{}, y.data()); }, "forward on dilation 2");
+  Conv2DParams wrong = MakeParams(1, 5, 5, 3, 2, 1, true);
+  r.ExpectThrow([&] { SparseConv2DForward(wrong, x.data(), L, Epilogue{}, y.data()); }, "channel mismatch");
+  return r.Finish();
+}

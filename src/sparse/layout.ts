@@ -1,0 +1,89 @@
+/**
+ * A compiled pattern-sparse 3x3 layer (native FKW-like layout: reordered filters, kept kernels
+ * grouped by pattern, non-zero values only). Built once from kernel masks; refreshing its values
+ * from a dense weight costs O(non-zeros).
+ *
+ * Masks: Uint16Array of length inC*outC, index ic*outC + oc (the order of a [3,3,inC,outC] weight's
+ * inner dims), bit kh*3+kw set = tap kept, 0 = kernel removed.
+ */
+import {addon, ConvGeometry} from '../native/addon';
+
+export interface LayoutStats {
+  inC: number;
+  outC: number;
+  totalKernels: number;
+  keptKernels: number;
+  keptWeights: number;
+  denseWeights: number;
+  emptyFilters: number;
+  /** FLOPs for the batch/output size the stats were asked for. */
+  denseFlops: number;
+  sparseFlops: number;
+  /** 9*inC*outC / kept weights (0 when nothing is kept). */
+  theoreticalRatio: number;
+  /** The layer's pattern library (9-bit masks) and how many kernels use each. */
+  patterns: number[];
+  histogram: number[];
+  /** Packed filter slot -> original output channel (the filter reordering). */
+  filterOrder: number[];
+}
+
+type Handle = object;
+
+interface SparseAddon {
+  sparseCompile(masks: Uint16Array, inC: number, outC: number): Handle;
+  sparseMasksFromDense(dense: Float32Array, inC: number, outC: number): Uint16Array;
+  sparseRefresh(h: Handle, dense: Float32Array): boolean;
+  sparseUnpack(h: Handle): Float32Array;
+  sparseSupported(g: ConvGeometry): boolean;
+  sparseForward(h: Handle, g: ConvGeometry, x: Float32Array, y: Float32Array,
+                bias: Float32Array | null, activation: number, leakyAlpha: number,
+                prelu: Float32Array | null): void;
+  sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
+  sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
+                       dfilter: Float32Array): void;
+  sparseStats(h: Handle, batch: number, outH: number, outW: number): LayoutStats;
+}
+
+export function sparseAddon(): SparseAddon {
+  return addon() as unknown as SparseAddon;
+}
+
+export class SparseLayout {
+  private constructor(
+      readonly handle: Handle, readonly inC: number, readonly outC: number,
+      readonly masks: Uint16Array) {}
+
+  /** Compiles masks into a layout (values zero until refresh). */
+  static compile(masks: Uint16Array, inC: number, outC: number): SparseLayout {
+    const copy = Uint16Array.from(masks);
+    return new SparseLayout(sparseAddon().sparseCompile(copy, inC, outC), inC, outC, copy);
+  }
+
+  /** Compiles the zero structure of a dense [3,3,inC,outC] weight and loads its values. */
+  static fromDense(dense: Float32Array, inC: number, outC: number): SparseLayout {
+    const layout = SparseLayout.compile(masksFromDense(dense, inC, outC), inC, outC);
+    layout.refresh(dense);
+    return layout;
+  }
+
+  /** Loads the kept values of a dense weight (O(nnz)); false when a pruned position is non-zero,
+   * i.e. the weight no longer has this layout's sparsity (the caller must then run dense). */
+  refresh(dense: Float32Array): boolean {
+    return sparseAddon().sparseRefresh(this.handle, dense);
+  }
+
+  /** The dense [3,3,inC,outC] weight the layout holds, zeros at pruned positions. */
+  unpack(): Float32Array {
+    return sparseAddon().sparseUnpack(this.handle);
+  }
+
+  stats(batch = 1, outH = 1, outW = 1): LayoutStats {
+    return sparseAddon().sparseStats(this.handle, batch, outH, outW);
+  }
+}
+
+/** Kernel masks from the zero structure of a dense [3,3,inC,outC] weight. */
+export function masksFromDense(dense: Float32Array, inC: number, outC: number): Uint16Array {
+  return sparseAddon().sparseMasksFromDense(dense, inC, outC);
+}
