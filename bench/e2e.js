@@ -37,7 +37,7 @@ function parseE2eArgs(argv, base) {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--quick') continue;
+    if (a === '--quick' || a === '--no-cpu') continue;
     else if (a === '--subset') o.subset = Number(need(++i, a));
     else if (a === '--test-subset') o.testSubset = Number(need(++i, a));
     else if (a === '--epochs') o.epochs = Number(need(++i, a));

@@ -26,7 +26,9 @@ int64_t CeilDivSigned(int64_t a, int64_t b) { return -FloorDivSigned(-a, b); }
 
 // Tile shape from the output width: wide rows use 1x8, narrow grids stack rows so every tile
 // still has 8 independent accumulators (FMA latency x throughput on AVX2).
-int ChooseShape(int64_t ow) {
+int ChooseShape(int64_t oh, int64_t ow) {
+  // 3x4 (12 accumulators) when the extra row padding is small (<= 1/8 of the rows).
+  if (ow >= 4 && oh >= 8 && (CeilDiv(oh, 3) * 3 - oh) * 8 <= oh) return 4;
   if (ow >= 6) return 0;
   if (ow >= 3) return 1;
   if (ow >= 2) return 2;
@@ -44,11 +46,6 @@ float* Scratch(int which, size_t n) {
   return b.data() + ((64 - p % 64) % 64) / sizeof(float);
 }
 
-int32_t* Cursors(size_t n) {
-  thread_local std::vector<int32_t> c;
-  if (c.size() < n) c.resize(n);
-  return c.data();
-}
 
 // Input channels per block: the RT x WT tile's input window of one channel is
 // ((RT-1)*S + 3) x ((WT-1)*S + 3) lane vectors; keep a block's windows within ~20 KiB of L1.
@@ -56,6 +53,8 @@ int64_t ChannelBlock(int RT, int WT, int S) {
   const int64_t bytes = ((RT - 1) * S + 3) * ((WT - 1) * S + 3) * kLanes * 4;
   return std::max<int64_t>(4, 20480 / bytes);
 }
+
+constexpr int64_t kTileGroup = 8;
 
 // Output-channel chunks per tile: enough independent units for every thread (small grids such as
 // 4x4 at batch 8 have few tiles), in multiples of 8 channels for the 8x8 transposes.
@@ -155,27 +154,61 @@ std::vector<TapList> FullTaps(const PatternLayout& L, int64_t rs, int64_t col = 
   return t;
 }
 
-// Runs output channels [c0, c1) of one tile: for each input-channel block (its input windows stay
-// in L1 while every filter of the chunk reads them) and each filter, one micro-kernel call over
-// the filter's kept kernels of that block. Partial sums live in stage[oc][npix][8] (contiguous
-// per filter: no cache-set aliasing however many channels). Filters run in original-channel
-// order, so the reorder permutation never reaches the output.
-void RunTileFilters(const PatternLayout& L, FwdTileFn fn, FwdTileArgs a, int64_t block, int64_t c0,
-                    int64_t c1, float* stage, int64_t npix) {
-  int32_t* cursor = Cursors(static_cast<size_t>(c1 - c0));
-  for (int64_t oc = c0; oc < c1; ++oc) cursor[oc - c0] = L.filter_kernel_begin[L.filter_slot[oc]];
-  for (int64_t ic0 = 0; ic0 < std::max<int64_t>(L.in_c, 1); ic0 += block) {
-    const int64_t ic1 = ic0 + block;
+// Input-channel blocking plan of a pass, computed once per call in O(kernels): the kernels of
+// slot s with input channel in block b are order[at(s, b) .. at(s, b + 1)), grouped by pattern
+// (a stable bucket sort of the layout's (pattern, ic) order by block), so the pattern switch in
+// the micro-kernels sees runs of one target and its indirect branch stays predicted. (Scanning
+// for the block ranges inside every tile used to cost as much as the arithmetic.)
+struct BlockPlan {
+  int64_t block = 1, nblk = 1;
+  std::vector<int32_t> bounds;  // [out_c][nblk + 1], indices into order
+  std::vector<int32_t> order;   // kernel indices, size NumKernels
+  int32_t at(int64_t s, int64_t b) const { return bounds[s * (nblk + 1) + b]; }
+};
+
+BlockPlan MakeBlockPlan(const PatternLayout& L, int64_t block) {
+  BlockPlan P;
+  P.block = std::max<int64_t>(1, block);
+  P.nblk = std::max<int64_t>(1, CeilDiv(L.in_c, P.block));
+  P.bounds.assign(static_cast<size_t>(L.out_c * (P.nblk + 1)), 0);
+  P.order.resize(static_cast<size_t>(L.NumKernels()));
+  std::vector<int32_t> pos(static_cast<size_t>(P.nblk));
+  for (int64_t s = 0; s < L.out_c; ++s) {
+    const int32_t kb = L.filter_kernel_begin[s], ke = L.filter_kernel_begin[s + 1];
+    int32_t* b = &P.bounds[s * (P.nblk + 1)];
+    for (int32_t k = kb; k < ke; ++k) ++b[L.kernel_ic[k] / P.block + 1];
+    b[0] = kb;
+    for (int64_t bi = 0; bi < P.nblk; ++bi) {
+      b[bi + 1] += b[bi];
+      pos[bi] = b[bi];
+    }
+    for (int32_t k = kb; k < ke; ++k) P.order[pos[L.kernel_ic[k] / P.block]++] = k;
+  }
+  return P;
+}
+
+// Runs output channels [c0, c1) of nt tiles (tile t reads xs[t], accumulates into
+// stage + t * tstride): for each input-channel block (the tiles' input windows stay in L1 while
+// every filter of the chunk reads them) and each filter, one micro-kernel call that runs the
+// filter's kept kernels of that block over all nt tiles. Looping the tiles innermost amortises
+// the call and reuses each kernel's indices and values from L1 across the tiles: deep layers (4x4x512: 8 MB of layout) would otherwise
+// stream the whole layout from memory once per tile. Partial sums live in stage[oc][npix][8]
+// (contiguous per filter: no cache-set aliasing however many channels). Filters run in
+// original-channel order, so the reorder permutation never reaches the output.
+void RunTileFilters(const PatternLayout& L, const BlockPlan& P, FwdTileFn fn, FwdTileArgs a,
+                    const float* const* xs, int nt, int64_t c0, int64_t c1, float* stage,
+                    int64_t tstride, int64_t npix) {
+  for (int64_t bi = 0; bi < P.nblk; ++bi) {
     for (int64_t oc = c0; oc < c1; ++oc) {
       const int64_t s = L.filter_slot[oc];
-      const int32_t k0 = cursor[oc - c0], kend = L.filter_kernel_begin[s + 1];
-      int32_t k1 = k0;
-      while (k1 < kend && L.kernel_ic[L.kernel_by_ic[k1]] < ic1) ++k1;
-      cursor[oc - c0] = k1;
-      if (ic0 > 0 && k1 == k0) continue;
-      a.korder = L.kernel_by_ic.data() + k0;
+      const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
+      if (bi > 0 && k1 == k0) continue;
+      a.korder = P.order.data() + k0;
       a.nk = k1 - k0;
-      a.accumulate = ic0 > 0;
+      a.accumulate = bi > 0;
+      a.xs = xs;
+      a.nt = nt;
+      a.tstride = tstride;
       a.out = stage + oc * npix * kLanes;
       fn(a);
     }
@@ -207,21 +240,34 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   const int64_t npix = RT * WT;
   const int64_t th = CeilDiv(cp.OH, RT), tw = CeilDiv(cp.OW, WT);
   const int64_t tiles = cp.X->nb * th * tw;
-  const int64_t chunk = ChannelChunk(TC, tiles);
+  // Tiles per unit: 8 neighbouring tiles share every micro-kernel call's indices, values and
+  // branch history (the pattern sequence repeats 8 times), and deep layers do not stream their
+  // layout once per tile. Threads that would lack groups split the output channels instead.
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(kTileGroup, tiles));
+  const int64_t ngroups = CeilDiv(tiles, group);
+  const int64_t chunk = ChannelChunk(TC, ngroups);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   const FwdTileFn fn = K.fwd[cp.shape][cp.S - 1];
   const int64_t plane = cp.X->Plane(), rs = cp.X->Wp * kLanes;
   const bool ident = EpilogueIsIdentity(cp.ep);
-  const int64_t block = ChannelBlock(RT, WT, cp.S);
-  ParallelTasks(tiles * nch, [&](int64_t u, int) {
-    const int64_t ch = u % nch, tile = u / nch;
+  // The group's input windows of one channel block share the ~20 KiB of L1.
+  // Blocks sized for ONE tile's windows: the 8 tiles' windows of a block then mostly come from
+  // L2, which measured faster than 8x smaller blocks (too few kernels per call).
+  const BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, cp.S));
+  ParallelTasks(ngroups * nch, [&](int64_t u, int) {
+    const int64_t ch = u % nch, g = u / nch;
     const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
-    const int64_t bb = tile / (th * tw);
-    const int64_t tr = (tile / tw) % th, tc = tile % tw;
-    const int64_t o_r0 = tr * RT, o_c0 = tc * WT;
-    float* stage = Scratch(0, static_cast<size_t>(npix * TC * kLanes));
+    const int64_t t0 = g * group, nt = std::min(group, tiles - t0);
+    const int64_t tstride = npix * TC * kLanes;
+    float* stage = Scratch(0, static_cast<size_t>(nt * tstride));
+    const float* xs[kTileGroup];
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t tile = t0 + t, bb = tile / (th * tw);
+      const int64_t tr = (tile / tw) % th, tc = tile % tw;
+      xs[t] = cp.X->data + bb * cp.X->BStride() +
+              ((tr * RT * cp.S + cp.row0) * cp.X->Wp + tc * WT * cp.S + cp.col0) * kLanes;
+    }
     FwdTileArgs a;
-    a.x = cp.X->data + bb * cp.X->BStride() + ((o_r0 * cp.S + cp.row0) * cp.X->Wp + o_c0 * cp.S + cp.col0) * kLanes;
     a.plane = plane;
     a.rs = rs;
     a.taps = cp.taps;
@@ -229,23 +275,27 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
     a.kic = L.kernel_ic.data();
     a.kpat = L.kernel_pattern.data();
     a.kvb = L.kernel_value_begin.data();
-    RunTileFilters(L, fn, a, block, c0, c1, stage, npix);
+    RunTileFilters(L, P, fn, a, xs, static_cast<int>(nt), c0, c1, stage, tstride, npix);
     // Epilogue fused with the transpose back to NHWC (8 images at a time).
-    const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
-    const int64_t ld = cp.TH * cp.TW * TC;
-    for (int r = 0; r < RT; ++r) {
-      const int64_t o_r = o_r0 + r;
-      if (o_r >= cp.OH) break;
-      for (int c = 0; c < WT; ++c) {
-        const int64_t o_c = o_c0 + c;
-        if (o_c >= cp.OW) break;
-        const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
-        float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
-        float* d[kLanes];
-        for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
-        K.unpack8(stage + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
-        if (!ident)
-          for (int l = 0; l < nl; ++l) EpilogueRow(*cp.ep, dst + l * ld, c0, c1);
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t tile = t0 + t, bb = tile / (th * tw);
+      const int64_t o_r0 = (tile / tw) % th * RT, o_c0 = tile % tw * WT;
+      const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
+      const int64_t ld = cp.TH * cp.TW * TC;
+      for (int r = 0; r < RT; ++r) {
+        const int64_t o_r = o_r0 + r;
+        if (o_r >= cp.OH) break;
+        for (int c = 0; c < WT; ++c) {
+          const int64_t o_c = o_c0 + c;
+          if (o_c >= cp.OW) break;
+          const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
+          float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
+          float* d[kLanes];
+          for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
+          K.unpack8(stage + t * tstride + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
+          if (!ident)
+            for (int l = 0; l < nl; ++l) EpilogueRow(*cp.ep, dst + l * ld, c0, c1);
+        }
       }
     }
   });
@@ -260,8 +310,12 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   if (OH <= 0 || OW <= 0 || N <= 0) return;
   const int64_t TC = L.out_c;
   const int64_t Wp = OW + 2, Hp = OH + 2;
-  const int64_t tv = kFlatVecs * kLanes;  // flat positions per tile
-  const int64_t F = OH * Wp, tiles = CeilDiv(F, tv);
+  const int64_t F = OH * Wp;
+  const bool small = F <= 16 * kLanes;
+  const int nv = small ? kFlatVecsSmall : kFlatVecs;
+  const FwdTileFn fn = K.fwd_flat[small ? 1 : 0];
+  const int64_t tv = nv * kLanes;  // flat positions per tile
+  const int64_t tiles = CeilDiv(F, tv);
   // The last tile reads up to 2 rows + 2 beyond its end: the plane is zero-padded that far.
   const int64_t plane = CeilDiv(std::max(Hp * Wp, tiles * tv + 2 * Wp + 2), 8) * 8;
   float* img = Scratch(1, static_cast<size_t>(C * plane));
@@ -269,7 +323,7 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   const int64_t chunk = ChannelChunk(TC, tiles);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   const bool ident = EpilogueIsIdentity(ep);
-  const int64_t block = std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4));
+  const BlockPlan P = MakeBlockPlan(L, std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4)));
   for (int64_t n = 0; n < N; ++n) {
     ParallelFor(C, 64, [&](int64_t c0, int64_t c1) {
       std::memset(img + c0 * plane, 0, static_cast<size_t>((c1 - c0) * plane) * sizeof(float));
@@ -307,7 +361,7 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
       const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
       float* stage = Scratch(0, static_cast<size_t>(tv * TC));
       FwdTileArgs a;
-      a.x = img + t * tv;
+      const float* xs[1] = {img + t * tv};
       a.plane = plane;
       a.rs = Wp;
       a.taps = taps.data();
@@ -315,7 +369,7 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
       a.kic = L.kernel_ic.data();
       a.kpat = L.kernel_pattern.data();
       a.kvb = L.kernel_value_begin.data();
-      RunTileFilters(L, K.fwd_flat, a, block, c0, c1, stage, kFlatVecs);
+      RunTileFilters(L, P, fn, a, xs, 1, c0, c1, stage, 0, nv);
       for (int64_t j0 = 0; j0 < tv; j0 += kLanes) {
         float* d[kLanes];
         bool any = false;
@@ -362,7 +416,7 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
     RunFlatPass(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L, &ep, y);
     return;
   }
-  const int shape = ChooseShape(p.out_w);
+  const int shape = ChooseShape(p.out_h, p.out_w);
   const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
   const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
@@ -398,7 +452,7 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
       RunFlatPass(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, p.in_h, p.in_w, T, nullptr, dx);
       return;
     }
-    const int shape = ChooseShape(p.in_w);
+    const int shape = ChooseShape(p.in_h, p.in_w);
     const int64_t IHt = CeilDiv(p.in_h, kShapeRT[shape]) * kShapeRT[shape];
     const int64_t IWt = CeilDiv(p.in_w, kShapeWT[shape]) * kShapeWT[shape];
     const int64_t Hp = IHt + 2, Wp = IWt + 2;
@@ -435,7 +489,7 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
   };
   Phase rows[2] = {phase_range(p.in_h, pt, 0), phase_range(p.in_h, pt, 1)};
   Phase cols[2] = {phase_range(p.in_w, pl, 0), phase_range(p.in_w, pl, 1)};
-  const int shape = ChooseShape(std::max(cols[0].n, cols[1].n));
+  const int shape = ChooseShape(std::max(rows[0].n, rows[1].n), std::max(cols[0].n, cols[1].n));
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   int64_t Hp = 1, Wp = 1;
   for (int r = 0; r < 2; ++r) {
@@ -495,7 +549,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   }
   const IsaKernels& K = Kernels();
   const int S = static_cast<int>(p.stride_h);
-  const int shape = ChooseShape(p.out_w);
+  const int shape = ChooseShape(p.out_h, p.out_w);
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   const int64_t OHt = CeilDiv(p.out_h, RT) * RT, OWt = CeilDiv(p.out_w, WT) * WT;
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
@@ -509,10 +563,10 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), TC));
   const GradTileFn fn = K.grad[shape][S - 1];
   const int64_t th = OHt / RT, tw = OWt / WT;
-  const int64_t block = ChannelBlock(RT, WT, S);
+  const BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, S));
+  const int64_t tiles = X.nb * th * tw;
   // Thread t owns slots t, t+nt, ...: slots are sorted by kept-kernel count (the reorder), so the
-  // round-robin split is balanced. Each thread sweeps the tiles once for all its slots, so the
-  // x window of a tile is reused from cache across filters.
+  // round-robin split is balanced and no two threads touch the same gradient.
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       GradTileArgs a;
@@ -525,10 +579,10 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
       a.kic = L.kernel_ic.data();
       a.kpat = L.kernel_pattern.data();
       a.kvb = L.kernel_value_begin.data();
-      int32_t* cursor = Cursors(static_cast<size_t>(TC));
       // This thread's slots in groups whose partial sums (8 lanes per kept weight) fit in
-      // ~128 KiB of L2; each group sweeps the tiles once, so the x window of a tile is shared by
-      // the group's filters and the partial sums stay cached.
+      // ~128 KiB of L2; each group sweeps the tiles once, 8 neighbouring tiles at a time: for
+      // every (block, filter) the 8 tiles run back to back, so the filter's indices are reused
+      // from L1 and the x windows of the block are shared by the group's filters.
       int64_t g0 = t;
       while (g0 < TC) {
         int64_t g1 = g0, bytes = 0;
@@ -539,28 +593,29 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
           bytes += nvs * kLanes * 4;
           g1 += nt;
         }
-        for (int64_t bb = 0; bb < X.nb; ++bb)
-          for (int64_t tr = 0; tr < th; ++tr)
-            for (int64_t tc = 0; tc < tw; ++tc) {
-              const int64_t o_r0 = tr * RT, o_c0 = tc * WT;
-              a.x = X.data + bb * X.BStride() + ((o_r0 * S) * Wp + o_c0 * S) * kLanes;
-              const float* dyb = D.data + bb * D.BStride() + (o_r0 * OWt + o_c0) * kLanes;
-              for (int64_t s = g0; s < g1; s += nt) cursor[s] = L.filter_kernel_begin[s];
-              for (int64_t ic0 = 0; ic0 < L.in_c; ic0 += block) {
-                const int64_t ic1 = ic0 + block;
-                for (int64_t s = g0; s < g1; s += nt) {
-                  const int32_t k0 = cursor[s], kend = L.filter_kernel_begin[s + 1];
-                  int32_t k1 = k0;
-                  while (k1 < kend && L.kernel_ic[L.kernel_by_ic[k1]] < ic1) ++k1;
-                  cursor[s] = k1;
-                  if (k1 == k0) continue;
-                  a.dy = dyb + static_cast<int64_t>(L.filter_order[s]) * D.Plane();
-                  a.korder = L.kernel_by_ic.data() + k0;
-                  a.nk = k1 - k0;
-                  fn(a);
-                }
-              }
+        for (int64_t tg = 0; tg < tiles; tg += kTileGroup) {
+          const int ng = static_cast<int>(std::min<int64_t>(kTileGroup, tiles - tg));
+          const float* xs[kTileGroup];
+          const float* dys[kTileGroup];
+          for (int i = 0; i < ng; ++i) {
+            const int64_t tile = tg + i, bb = tile / (th * tw);
+            const int64_t o_r0 = (tile / tw) % th * RT, o_c0 = tile % tw * WT;
+            xs[i] = X.data + bb * X.BStride() + ((o_r0 * S) * Wp + o_c0 * S) * kLanes;
+            dys[i] = D.data + bb * D.BStride() + (o_r0 * OWt + o_c0) * kLanes;
+          }
+          for (int64_t bi = 0; bi < P.nblk; ++bi)
+            for (int64_t s = g0; s < g1; s += nt) {
+              const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
+              if (k1 == k0) continue;
+              a.korder = P.order.data() + k0;
+              a.nk = k1 - k0;
+              a.dyoff = static_cast<int64_t>(L.filter_order[s]) * D.Plane();
+              a.xs = xs;
+              a.dys = dys;
+              a.nt = ng;
+              fn(a);
             }
+        }
         g0 = g1;
       }
       for (int64_t s = t; s < TC; s += nt) {

@@ -5,15 +5,34 @@
 // pad_top/pad_left in [0, 2], any out_h/out_w consistent with the input (taps outside the input
 // are zero). Everything else: the caller runs the dense path.
 //
-// Data layout inside the kernels: activations are repacked into "lane images"
-// [ceil(N/8)][C][Hp][Wp][8]: 8 batch images side by side in the SIMD lanes, each channel a
-// zero-padded plane. A tap of a kernel is then a constant offset (kh*row_stride + kw*8 floats)
-// for every output pixel, stride 2 costs nothing extra, and padding needs no branches. Each
-// register tile is RT x WT output pixels x 8 images of one filter; for every kept kernel of the
-// filter and every tap of its pattern: one weight broadcast and RT*WT FMAs whose input operand
-// is loaded straight from the lane image. Results go through a small per-tile staging buffer
-// indexed by the ORIGINAL output channel (filter_order), which undoes the filter reordering,
-// and are transposed back to NHWC with the epilogue fused.
+// Design (CPU):
+// * Batch >= 8 (or stride 2): activations are repacked (8x8 SIMD transposes, padding fused) into
+//   "lane images" [ceil(N/8)][C][Hp][Wp][8]: 8 batch images side by side in the SIMD lanes, each
+//   channel a zero-padded plane. A tap is then a constant offset (kh*row_stride + kw*8 floats)
+//   for every output pixel, stride 2 costs nothing extra and padding needs no branches.
+// * Batch < 8, stride 1 (batch-1 inference): "flat" images, one image at a time, each channel a
+//   zero-padded plane [Hp][Wp] read as one long row; a vector is 8 consecutive flat output
+//   positions (the 2 pad columns per row are computed and dropped); tap (kh, kw) = + kh*Wp + kw.
+// * Micro-kernels (sparse_kernels_inl.h): one filter x one register tile (1x8 or 2x4 pixels of
+//   8 lanes, or 8 / 4 flat vectors), the filter's kept kernels in one loop with the accumulators
+//   in registers. A kernel's body is chosen by a switch on its pattern: each of the 126
+//   4-entry patterns has a compile-time-specialised, fully unrolled body; in lane images it does
+//   load-redundancy elimination (the kernel's input window is walked once and each loaded
+//   vector feeds every (output, tap) pair that reads it). Other pattern sizes and the stride-2
+//   backward-data phases take a runtime tap loop.
+// * Driver (sparse_conv.cc): a per-call BlockPlan (O(kernels)) splits each filter's kernels into
+//   input-channel blocks whose input windows fit in L1, grouped by pattern inside a block so the
+//   pattern switch stays predicted. A work unit is 8 neighbouring tiles x a chunk of output
+//   channels; for every (block, filter) the 8 tiles run back to back, reusing the filter's
+//   indices and values from L1 (deep layers would otherwise stream their whole layout per tile).
+//   Partial sums wait in a per-unit stage [tile][out channel][pixel][8], indexed by ORIGINAL
+//   output channel (filter_order), which undoes the filter reordering; the stage is transposed
+//   back to NHWC with the epilogue (bias, activation) fused.
+// * Backward data = the same forward pass over dy with layout.transposed (rotated patterns);
+//   stride 2 runs 4 stride-1 phases with 2x2 sub-patterns (runtime tap loop).
+// * Backward filter: dy of a tile held in registers, one 8-lane dot product per kept tap
+//   accumulated in per-weight lane sums; each thread owns a disjoint set of filters (balanced by
+//   the reorder), in groups whose lane sums fit in L2, sweeping the tiles 8 at a time.
 #pragma once
 #include <cstdint>
 

@@ -46,13 +46,19 @@ constexpr Mask4Table MakeMask4Table() {
 inline constexpr Mask4Table kMask4 = MakeMask4Table();
 
 // Register-tile shapes (rows x cols of output pixels, x 8 lanes): index -> (RT, WT).
-constexpr int kNumShapes = 4;
-constexpr int kShapeRT[kNumShapes] = {1, 2, 4, 8};
-constexpr int kShapeWT[kNumShapes] = {8, 4, 2, 1};
+// Shape 4 (3x4, 12 accumulators) is the fastest where the rows divide well (tall grids).
+constexpr int kNumShapes = 5;
+constexpr int kShapeRT[kNumShapes] = {1, 2, 4, 8, 3};
+constexpr int kShapeWT[kNumShapes] = {8, 4, 2, 1, 4};
 
-// One filter, one tile: out[pix * out_stride + lane] = sum over the kernels of the filter.
+// One filter, nt tiles: tile t reads xs[t] and its RT x WT pixels go to
+// out + t * tstride + pix * 8, summed over the listed kernels of the filter. Looping the tiles
+// inside one call amortises the call and the kernel-list setup over nt tiles (at 75% pruning a
+// filter has only ~4 kernels per input-channel block).
 struct FwdTileArgs {
-  const float* x;  // lane image of the bblk, channel 0, at the tile origin
+  const float* const* xs;  // per tile: lane image of the bblk, channel 0, at the tile origin
+  int nt;
+  int64_t tstride;
   int64_t plane;   // floats per channel plane
   int64_t rs;      // floats per padded row
   const int32_t* kic;    // per kernel, indexed by absolute kernel index
@@ -63,16 +69,19 @@ struct FwdTileArgs {
   const TapList* taps;  // by pattern id
   const float* values;
   bool accumulate;      // start from the values already in out (input-channel blocking)
-  float* out;        // pixel i of the tile goes to out + i * 8 (contiguous per filter)
+  float* out;
 };
 using FwdTileFn = void (*)(const FwdTileArgs&);
 
 // One filter, one tile of dy: for every kept tap, gacc[(kvb[k] - vbase + vi[t]) * 8 + lane] +=
 // sum over the tile's pixels of dy * x.
+// Runs nt tiles per call (tile t: x at xs[t], dy at dys[t] + dyoff), like FwdTileArgs.
 struct GradTileArgs {
-  const float* x;  // lane image of x (bblk, channel 0, at the input origin of the tile)
+  const float* const* xs;  // per tile: lane image of x (bblk, channel 0, at the tile's input origin)
   int64_t plane, rs;
-  const float* dy;  // lane image of dy (bblk, this filter's channel, at the tile origin)
+  const float* const* dys;  // per tile: lane image of dy (bblk, channel 0, at the tile origin)
+  int64_t dyoff;            // + this filter's channel plane
+  int nt;
   int64_t dyrs;
   const int32_t* kic;
   const int32_t* kpat;
@@ -88,11 +97,12 @@ using GradTileFn = void (*)(const GradTileArgs&);
 // Width-vectorised ("flat") tiles for small batches: one image, each channel a zero-padded
 // plane [Hp][Wp] read as one long row; a vector is 8 consecutive flat output positions (the
 // 2 junk columns per row are computed and dropped), tap (kh, kw) is offset kh*Wp + kw.
-constexpr int kFlatVecs = 8;  // vectors per flat tile (64 flat positions)
+constexpr int kFlatVecs = 8;       // vectors per flat tile (64 flat positions)
+constexpr int kFlatVecsSmall = 4;  // for small images (4x4: 24 positions), to waste fewer lanes
 
 struct IsaKernels {
   FwdTileFn fwd[kNumShapes][2];    // [shape][stride - 1]
-  FwdTileFn fwd_flat;              // stride 1, 1 x kFlatVecs vectors; a.rs = Wp
+  FwdTileFn fwd_flat[2];           // stride 1, kFlatVecs / kFlatVecsSmall vectors; a.rs = Wp
   GradTileFn grad[kNumShapes][2];  // [shape][stride - 1]
   // Lane image of rows [hp_begin, hp_end) of one bblk:
   // dst[((c*Hp + hp)*Wp + wp)*8 + l] = src[b0+l][hp - pad_h][wp - pad_w][c] (0 outside / l >= nl).

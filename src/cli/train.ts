@@ -109,10 +109,10 @@ export async function trainCommand(raw: RawTrainOptions, out: Out, signals: Node
   }
   if (resuming && !hasCheckpoint(cfg.out)) throw new CliError(`--resume ${cfg.out}: no checkpoint there yet (nothing to continue)`);
   const mode = chooseMode(cfg.json, cfg.progress, !!process.stderr.isTTY);
-  const be = await useNativeBackend(cfg.threads);
-  setSparseKernelsEnabled(cfg.sparseKernels);
   const data = openData(cfg);
   try {
+    const be = await useNativeBackend(cfg.threads);
+    setSparseKernelsEnabled(cfg.sparseKernels);
     const model = buildModel(builderName(cfg.model), {
       inputShape: [data.train.height, data.train.width, data.train.channels], numClasses: data.train.numClasses, seed: cfg.seed,
     });

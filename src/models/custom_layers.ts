@@ -38,7 +38,9 @@ export class ShortcutA extends tfl.layers.Layer {
     return tf.tidy(() => {
       let x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       if (this.stride > 1) {
-        x = tf.stridedSlice(x, [0, 0, 0, 0], x.shape, [1, this.stride, this.stride, 1]) as tf.Tensor4D;
+        // Subsampling as a 1x1 average pool: same values as a strided slice, but tfjs has a
+        // gradient for AvgPool and none for StridedSlice.
+        x = tf.avgPool(x, 1, this.stride, 'valid');
       }
       const extra = this.filters - x.shape[3];
       if (extra < 0) throw new Error(`ShortcutA: ${x.shape[3]} input channels > ${this.filters} filters`);

@@ -50,6 +50,15 @@ export interface Addon {
   batchNorm(rows: number, channels: number, x: Float32Array, y: Float32Array, mean: Float32Array,
             variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull,
             epsilon: number): void;
+  binaryOp(op: number, aShape: number[], a: Float32Array, bShape: number[], b: Float32Array,
+           outShape: number[], out: Float32Array): void;
+  reduce(op: number, shape: number[], axes: number[], x: Float32Array, out: Float32Array): void;
+  transpose(shape: number[], perm: number[], x: Float32Array, out: Float32Array): void;
+  tile(shape: number[], reps: number[], x: Float32Array, out: Float32Array): void;
+  slice(shape: number[], begin: number[], size: number[], x: Float32Array, out: Float32Array): void;
+  pad(shape: number[], before: number[], after: number[], value: number, x: Float32Array,
+      out: Float32Array): void;
+  unary(op: number, x: Float32Array, alpha: number, out: Float32Array): void;
   // Further functions (sparse, CUDA) are typed where they are used.
   [name: string]: unknown;
 }

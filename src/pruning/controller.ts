@@ -446,7 +446,10 @@ export class ClickTrainController {
     this.step++;
     if (this.phase === 'soft') {
       this.groupLassoStep(lr ?? optimizerLearningRate(this.model) ?? this.userOptions.learningRate ?? 0.1);
-    } else if (this.phase === 'hard' && !this.sparseFrozen) {
+    } else if (this.phase === 'hard') {
+      // Also when frozen: the sparse backward-filter gives pruned positions zero gradient, but an
+      // optimiser's state from before the hard prune (momentum, Adam moments) would still move
+      // them, and a frozen layer with non-zero pruned weights falls back to dense kernels.
       this.applyMasks();
     }
   }

@@ -33,7 +33,7 @@ export function renderReportHtml(r: RunReport): string {
       {name: 'test', points: r.history.filter((h) => h.valAcc !== undefined).map((h) => [ep(h), h.valAcc!])},
     ],
     bands: bands.map((b) => ({phase: b.phase, start: b.start + 0.5, end: b.end + 0.5})),
-    xMin: 0.5, xMax: Math.max(1, r.history.length) + 0.5,
+    xMin: 0.5, xMax: Math.max(1, r.history.length) + 0.5, xInteger: true, width: 540,
   });
   const lossChart = lineChart({
     title: 'Loss', xLabel: 'epoch', yLabel: 'cross-entropy loss',
@@ -42,7 +42,7 @@ export function renderReportHtml(r: RunReport): string {
       {name: 'test', points: r.history.filter((h) => h.valLoss !== undefined).map((h) => [ep(h), h.valLoss!])},
     ],
     bands: bands.map((b) => ({phase: b.phase, start: b.start + 0.5, end: b.end + 0.5})),
-    xMin: 0.5, xMax: Math.max(1, r.history.length) + 0.5,
+    xMin: 0.5, xMax: Math.max(1, r.history.length) + 0.5, xInteger: true, width: 540,
   });
   const legend = `<div class="legend">${PHASES.map((p) => `<span><i style="background:${PHASE_COLOR[p]}"></i>${esc(PHASE_LABEL[p])}</span>`).join('')}</div>`;
   const s = r.summary;

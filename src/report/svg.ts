@@ -46,6 +46,8 @@ export interface LineChartOptions {
   xMax?: number;
   /** Format y tick labels as percentages of 1. */
   yPercent?: boolean;
+  /** Only whole-number x ticks (epochs). */
+  xInteger?: boolean;
 }
 
 /** A line chart with axes, ticks, legend and optional shaded phase bands. */
@@ -91,7 +93,7 @@ export function lineChart(o: LineChartOptions): string {
     const label = o.yPercent ? `${(v * 100).toFixed(ys * 100 < 1 ? 1 : 0)}%` : fmtTick(v);
     parts.push(`<text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="11" ${FONT}>${label}</text>`);
   }
-  const xs = niceStep(x1 - x0, 8);
+  const xs = o.xInteger ? Math.max(1, Math.round(niceStep(x1 - x0, 8))) : niceStep(x1 - x0, 8);
   for (let v = Math.ceil(x0 / xs) * xs; v <= x1 + 1e-12; v += xs) {
     const x = sx(v).toFixed(1);
     parts.push(`<line x1="${x}" y1="${m.t + ph}" x2="${x}" y2="${m.t + ph + 4}" stroke="#333"/>`);
@@ -133,7 +135,7 @@ export function barChart(o: {title: string; bars: Bar[]; width?: number; xLabel?
   const W = o.width ?? 560;
   const rowH = 22;
   const labelW = Math.min(200, 12 + 7 * Math.max(4, ...o.bars.map((b) => b.label.length)));
-  const m = {l: labelW, r: 70, t: 34, b: o.xLabel ? 30 : 10};
+  const m = {l: labelW, r: 190, t: 34, b: o.xLabel ? 30 : 10};
   const H = m.t + m.b + Math.max(1, o.bars.length) * rowH;
   const pw = W - m.l - m.r;
   const finite = o.bars.map((b) => b.value).filter((v) => Number.isFinite(v));

@@ -3,6 +3,7 @@
 import {KernelConfig} from '@tensorflow/tfjs-core';
 
 import {batchMatMulConfig, fusedMatMulConfig} from './BatchMatMul';
+import {binaryConfigs} from './Binary';
 import {conv2DConfig} from './Conv2D';
 import {conv2DBackpropFilterConfig} from './Conv2DBackpropFilter';
 import {conv2DBackpropInputConfig} from './Conv2DBackpropInput';
@@ -12,6 +13,10 @@ import {depthwiseConv2dNativeBackpropInputConfig} from './DepthwiseConv2dNativeB
 import {fusedBatchNormConfig} from './FusedBatchNorm';
 import {fusedConv2DConfig} from './FusedConv2D';
 import {avgPoolConfig, avgPoolGradConfig, maxPoolConfig, maxPoolGradConfig} from './Pooling';
+import {reduceConfigs} from './Reduce';
+import {padV2Config, sliceConfig} from './SlicePad';
+import {tileConfig, transposeConfig} from './Transpose';
+import {unaryConfigs} from './Unary';
 
 export const nativeKernelConfigs: KernelConfig[] = [
   conv2DConfig,
@@ -29,4 +34,11 @@ export const nativeKernelConfigs: KernelConfig[] = [
   avgPoolConfig,
   avgPoolGradConfig,
   fusedBatchNormConfig,
+  ...binaryConfigs,
+  ...reduceConfigs,
+  ...unaryConfigs,
+  transposeConfig,
+  tileConfig,
+  sliceConfig,
+  padV2Config,
 ];

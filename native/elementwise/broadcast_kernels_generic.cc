@@ -1,0 +1,3 @@
+#include "elementwise/broadcast_kernels.h"
+#define SUFFIX(name) name##Generic
+#include "elementwise/broadcast_kernels_impl.inc"
