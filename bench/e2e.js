@@ -9,7 +9,8 @@
 //
 //   node bench/benchmark.js e2e [--quick] [--threads N]
 //   node bench/e2e.js [--quick] [--subset N] [--test-subset N] [--epochs N] [--batch N]
-//                     [--model resnet20] [--data DIR] [--threads N] [--target-compression X]
+//                     [--model resnet20] [--data DIR] [--threads N] [--target-compression X] [--ablations]
+//   --ablations adds 5. a fixed 8-pattern library and 6. one-batch importance (issue: ablations).
 //   (through benchmark.js the sizes come from CLICKTRAIN_E2E_SUBSET / _EPOCHS / _DATA / _MODEL)
 'use strict';
 const fs = require('fs');
@@ -38,6 +39,7 @@ function parseE2eArgs(argv, base) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick' || a === '--no-cpu') continue;
+    else if (a === '--ablations') o.ablations = true;
     else if (a === '--subset') o.subset = Number(need(++i, a));
     else if (a === '--test-subset') o.testSubset = Number(need(++i, a));
     else if (a === '--epochs') o.epochs = Number(need(++i, a));
@@ -132,20 +134,26 @@ async function run(opts) {
   ctrl.dispose();
   dense.dispose();
 
-  // 2. and 4. ClickTrain with and without the sparse kernels
-  for (const [label, sparseOn] of [['2 ClickTrain', true], ['4 ClickTrain, sparse kernels off', false]]) {
+  // 2. and 4. ClickTrain with and without the sparse kernels; with --ablations also 5. a fixed
+  // pattern library and 6. one-batch importance (the reference's), both with the sparse kernels.
+  const variants = [['2 ClickTrain', true, {}], ['4 ClickTrain, sparse kernels off', false, {}]];
+  if (o.ablations) {
+    variants.push(['5 ClickTrain, fixed 8-pattern library', true, {fixedLibrary: 'fixed8'}]);
+    variants.push(['6 ClickTrain, one-batch importance', true, {importanceWindow: 1}]);
+  }
+  for (const [label, sparseOn, extra] of variants) {
     console.log(`\n${label}`);
     setSparseKernelsEnabled(sparseOn);
     const m = newModel();
     const c0 = snapshotCalls();
     const r = await train({model: m, optimizer: 'momentum', learningRate: lr, weightDecay: wd, epochs: o.epochs, train: trainSrc,
-      validation: testSrc, clickTrain: ctOptions, seed, onEpochEnd: log(sparseOn ? 'clicktrain' : 'ct-nosparse')});
+      validation: testSrc, clickTrain: {...ctOptions, ...extra}, seed, onEpochEnd: log(label.split(' ')[0])});
     const s = r.controller.summary();
     const ps = {dense: 0, patterns: 0, soft: 0, hard: 0};
     for (const h of r.history) ps[h.phase] += h.seconds;
     rows.push({method: label, ...ps, prune: 0, total: sumSec(r.history), acc: r.history[r.history.length - 1].valAcc,
       compression: s.totals.convCompression, sparseFrozen: r.controller.sparseFrozen, sparseCalls: diffCalls(c0, snapshotCalls())});
-    curves.push({name: sparseOn ? 'ClickTrain' : 'ClickTrain, sparse kernels off', points: curve(r.history)});
+    curves.push({name: label.replace(/^\d /, ''), points: curve(r.history)});
     r.controller.dispose();
     m.dispose();
   }

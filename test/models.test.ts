@@ -12,7 +12,9 @@ test('ResNet-20/32/56 (option A shortcuts) have the paper parameter counts and o
   const r20 = resnet20({seed: 1});
   expect(r20.countParams()).toBeGreaterThan(0.26e6);
   expect(r20.countParams()).toBeLessThan(0.28e6);
-  expect(findPrunableLayers(r20)).toHaveLength(19);
+  // 19 3x3 convs; the first (on the image) stays dense unless asked.
+  expect(findPrunableLayers(r20)).toHaveLength(18);
+  expect(findPrunableLayers(r20, undefined, undefined, true)).toHaveLength(19);
   const y = r20.predict(tf.zeros([2, 32, 32, 3])) as tf.Tensor;
   expect(y.shape).toEqual([2, 10]);
   expect(Math.abs(tf.sum(y).dataSync()[0] - 2)).toBeLessThan(1e-4);
@@ -30,10 +32,11 @@ test('VGG-BN builders: VGG-16 ~15M parameters, VGG-11 output shape', () => {
   const v16 = vgg16();
   expect(v16.countParams()).toBeGreaterThan(14.7e6);
   expect(v16.countParams()).toBeLessThan(15.1e6);
-  expect(findPrunableLayers(v16)).toHaveLength(13);
+  expect(findPrunableLayers(v16)).toHaveLength(12);
+  expect(findPrunableLayers(v16, undefined, undefined, true)).toHaveLength(13);
   const v11 = vgg11({numClasses: 100, logits: true});
   expect(v11.outputs[0].shape).toEqual([null, 100]);
-  expect(findPrunableLayers(v11)).toHaveLength(8);
+  expect(findPrunableLayers(v11)).toHaveLength(7);
   expect(buildModel('vgg13').countParams()).toBeGreaterThan(9.4e6);
   expect(() => buildModel('lenet')).toThrow(/unknown model 'lenet'/);
 });

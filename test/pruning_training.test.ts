@@ -16,8 +16,9 @@ beforeAll(async () => {
   tf.env().set('IS_TEST', true);
 });
 
+// Five input channels: a first layer reading <= 4 channels (an image) is kept dense by default.
 function tinyModel(seed = 1): tfl.LayersModel {
-  const input = tfl.input({shape: [6, 6, 2]});
+  const input = tfl.input({shape: [6, 6, 5]});
   let x = tfl.layers.conv2d({filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'c1',
     kernelInitializer: tfl.initializers.glorotNormal({seed})}).apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({name: 'bn1'}).apply(x) as tfl.SymbolicTensor;
@@ -32,7 +33,7 @@ function tinyModel(seed = 1): tfl.LayersModel {
 
 function data(n = 16, seed = 9) {
   const rng = new Rng(seed);
-  const xs = tf.tensor4d(Float32Array.from({length: n * 72}, () => rng.normal()), [n, 6, 6, 2]);
+  const xs = tf.tensor4d(Float32Array.from({length: n * 180}, () => rng.normal()), [n, 6, 6, 5]);
   const ys = tf.oneHot(tf.tensor1d(Int32Array.from({length: n}, (_, i) => i % 3), 'int32'), 3);
   return {xs, ys};
 }
@@ -193,10 +194,10 @@ test('state round-trips through JSON; summary draws the library', async () => {
   expect(c2.masks!.map((x) => Array.from(x))).toEqual(c.masks!.map((x) => Array.from(x)));
   expect(c2.hardPruned).toBe(true);
   const s = c.summary();
-  expect(s.layers[0].keptKernels).toBe(6);
-  expect(s.layers[1].keptKernels).toBe(8);
+  expect(s.layers[0].keptKernels).toBe(15);  // 5x4 kernels, 25% removed
+  expect(s.layers[1].keptKernels).toBe(8);   // 4x4 kernels, 50% removed
   expect(s.totals.flopsPruned).toBeLessThan(s.totals.flopsDense);
-  expect(s.layers[0].flopsDense).toBe(2 * 36 * 9 * 8);
+  expect(s.layers[0].flopsDense).toBe(2 * 36 * 9 * 20);
   const text = formatSummary(s);
   expect(text).toMatch(/pattern library of c1/);
   expect(text).toMatch(/TOTAL/);
@@ -224,7 +225,7 @@ test('compact export round-trips exactly; standard save still loads; bytes repor
   }
   expect(Array.from(masks.get('c1')!)).toEqual(Array.from(c.masks![0]));
   const dense = await loadModelFromDir(r.denseDir);
-  const x = tf.randomNormal([2, 6, 6, 2]);
+  const x = tf.randomNormal([2, 6, 6, 5]);
   expect(Array.from((dense.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((m.predict(x) as tf.Tensor).dataSync()));
   // corrupt / truncated compact file
   const bin = path.join(r.compactDir, 'compact.bin');

@@ -21,6 +21,18 @@ const IsaKernels& Kernels() {
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Grows-only per-thread index scratch.
+int32_t* ScratchInt(size_t n) {
+  thread_local std::vector<int32_t> b;
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+int64_t* ScratchInt64(size_t n) {
+  thread_local std::vector<int64_t> b;
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
 int64_t FloorDivSigned(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t CeilDivSigned(int64_t a, int64_t b) { return -FloorDivSigned(-a, b); }
 
@@ -189,29 +201,37 @@ BlockPlan MakeBlockPlan(const PatternLayout& L, int64_t block) {
 
 // Runs output channels [c0, c1) of nt tiles (tile t reads xs[t], accumulates into
 // stage + t * tstride): for each input-channel block (the tiles' input windows stay in L1 while
-// every filter of the chunk reads them) and each filter, one micro-kernel call that runs the
-// filter's kept kernels of that block over all nt tiles. Looping the tiles innermost amortises
-// the call and reuses each kernel's indices and values from L1 across the tiles: deep layers (4x4x512: 8 MB of layout) would otherwise
-// stream the whole layout from memory once per tile. Partial sums live in stage[oc][npix][8]
+// every filter of the chunk reads them), one micro-kernel call that runs, tile by tile, every
+// filter's kept kernels of that block (see FwdTileArgs). Per unit, the layout is walked block
+// slice by block slice, each slice reused from cache by the nt tiles: deep layers (4x4x512: 8 MB
+// of layout) would otherwise stream the whole layout from memory once per tile. Partial sums live in stage[oc][npix][8]
 // (contiguous per filter: no cache-set aliasing however many channels). Filters run in
 // original-channel order, so the reorder permutation never reaches the output.
 void RunTileFilters(const PatternLayout& L, const BlockPlan& P, FwdTileFn fn, FwdTileArgs a,
                     const float* const* xs, int nt, int64_t c0, int64_t c1, float* stage,
                     int64_t tstride, int64_t npix) {
+  const int64_t nf = c1 - c0;
+  int32_t* kb = ScratchInt(2 * static_cast<size_t>(nf));
+  int32_t* ke = kb + nf;
+  int64_t* fout = ScratchInt64(static_cast<size_t>(nf));
+  for (int64_t oc = c0; oc < c1; ++oc) fout[oc - c0] = oc * npix * kLanes;
+  a.korder = P.order.data();
+  a.kbeg = kb;
+  a.kend = ke;
+  a.fout = fout;
+  a.nf = nf;
+  a.xs = xs;
+  a.nt = nt;
+  a.tstride = tstride;
+  a.out = stage;
   for (int64_t bi = 0; bi < P.nblk; ++bi) {
     for (int64_t oc = c0; oc < c1; ++oc) {
       const int64_t s = L.filter_slot[oc];
-      const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
-      if (bi > 0 && k1 == k0) continue;
-      a.korder = P.order.data() + k0;
-      a.nk = k1 - k0;
-      a.accumulate = bi > 0;
-      a.xs = xs;
-      a.nt = nt;
-      a.tstride = tstride;
-      a.out = stage + oc * npix * kLanes;
-      fn(a);
+      kb[oc - c0] = P.at(s, bi);
+      ke[oc - c0] = P.at(s, bi + 1);
     }
+    a.accumulate = bi > 0;
+    fn(a);
   }
 }
 

@@ -51,10 +51,11 @@ constexpr int kNumShapes = 5;
 constexpr int kShapeRT[kNumShapes] = {1, 2, 4, 8, 3};
 constexpr int kShapeWT[kNumShapes] = {8, 4, 2, 1, 4};
 
-// One filter, nt tiles: tile t reads xs[t] and its RT x WT pixels go to
-// out + t * tstride + pix * 8, summed over the listed kernels of the filter. Looping the tiles
-// inside one call amortises the call and the kernel-list setup over nt tiles (at 75% pruning a
-// filter has only ~4 kernels per input-channel block).
+// nf filters x nt tiles per call: for tile t (reads xs[t]) and filter f, the kernels
+// korder[kbeg[f] .. kend[f]) are summed into the RT x WT pixels at
+// out + t * tstride + fout[f] + pix * 8. Tiles outer, filters inner: a tile's input windows of the
+// current channel block stay in L1 while every filter reads them. One call per (block, group of
+// tiles) amortises the call/setup cost (at 75% pruning a filter has ~4 kernels per block).
 struct FwdTileArgs {
   const float* const* xs;  // per tile: lane image of the bblk, channel 0, at the tile origin
   int nt;
@@ -64,8 +65,11 @@ struct FwdTileArgs {
   const int32_t* kic;    // per kernel, indexed by absolute kernel index
   const int32_t* kpat;
   const int32_t* kvb;
-  const int32_t* korder;  // the nk kernels to run (absolute indices)
-  int64_t nk;
+  const int32_t* korder;  // kernel indices (absolute), ranges below index into it
+  const int32_t* kbeg;    // per filter
+  const int32_t* kend;
+  const int64_t* fout;    // per filter: offset of its partial sums in out
+  int64_t nf;
   const TapList* taps;  // by pattern id
   const float* values;
   bool accumulate;      // start from the values already in out (input-channel blocking)

@@ -70,32 +70,36 @@ template <class V, int RT, int WT, int S, bool kSpecialise>
 void FwdTile(const FwdTileArgs& a) {
   const int64_t rs = a.rs;
   for (int tt = 0; tt < a.nt; ++tt) {
-    float* out = a.out + tt * a.tstride;
     const float* x = a.xs[tt];
-    V acc[RT * WT];
-    if (a.accumulate) {
-      for (int i = 0; i < RT * WT; ++i) acc[i] = V::Load(out + i * kLanes);
-    } else {
-      for (int i = 0; i < RT * WT; ++i) acc[i] = V::Zero();
-    }
-    for (int64_t kk = 0; kk < a.nk; ++kk) {
-      const int32_t k = a.korder[kk];
-      const float* xk = x + a.kic[k] * a.plane;
-      const TapList& tl = a.taps[a.kpat[k]];
-      const float* v = a.values + a.kvb[k];
-      if constexpr (kSpecialise) {
-        switch (tl.sid) {
+    for (int64_t f = 0; f < a.nf; ++f) {
+      const int32_t k0 = a.kbeg[f], k1 = a.kend[f];
+      if (a.accumulate && k0 == k1) continue;
+      float* out = a.out + tt * a.tstride + a.fout[f];
+      V acc[RT * WT];
+      if (a.accumulate) {
+        for (int i = 0; i < RT * WT; ++i) acc[i] = V::Load(out + i * kLanes);
+      } else {
+        for (int i = 0; i < RT * WT; ++i) acc[i] = V::Zero();
+      }
+      for (int32_t kk = k0; kk < k1; ++kk) {
+        const int32_t k = a.korder[kk];
+        const float* xk = x + a.kic[k] * a.plane;
+        const TapList& tl = a.taps[a.kpat[k]];
+        const float* v = a.values + a.kvb[k];
+        if constexpr (kSpecialise) {
+          switch (tl.sid) {
 #define CT_CASE(i) \
   case i: FwdPat<V, RT, WT, S, kMask4.mask[i]>(acc, xk, rs, v); break;
-          CT_P126(CT_CASE)
+            CT_P126(CT_CASE)
 #undef CT_CASE
-          default: FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
+            default: FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
+          }
+        } else {
+          FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
         }
-      } else {
-        FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
       }
+      for (int i = 0; i < RT * WT; ++i) V::Store(out + i * kLanes, acc[i]);
     }
-    for (int i = 0; i < RT * WT; ++i) V::Store(out + i * kLanes, acc[i]);
   }
 }
 
@@ -130,32 +134,36 @@ template <class V, int NV, bool kSpecialise>
 void FlatTile(const FwdTileArgs& a) {
   const int64_t rs = a.rs;
   for (int tt = 0; tt < a.nt; ++tt) {
-    float* out = a.out + tt * a.tstride;
     const float* x = a.xs[tt];
-    V acc[NV];
-    if (a.accumulate) {
-      for (int i = 0; i < NV; ++i) acc[i] = V::Load(out + i * kLanes);
-    } else {
-      for (int i = 0; i < NV; ++i) acc[i] = V::Zero();
-    }
-    for (int64_t kk = 0; kk < a.nk; ++kk) {
-      const int32_t k = a.korder[kk];
-      const float* xk = x + a.kic[k] * a.plane;
-      const TapList& tl = a.taps[a.kpat[k]];
-      const float* v = a.values + a.kvb[k];
-      if constexpr (kSpecialise) {
-        switch (tl.sid) {
+    for (int64_t f = 0; f < a.nf; ++f) {
+      const int32_t k0 = a.kbeg[f], k1 = a.kend[f];
+      if (a.accumulate && k0 == k1) continue;
+      float* out = a.out + tt * a.tstride + a.fout[f];
+      V acc[NV];
+      if (a.accumulate) {
+        for (int i = 0; i < NV; ++i) acc[i] = V::Load(out + i * kLanes);
+      } else {
+        for (int i = 0; i < NV; ++i) acc[i] = V::Zero();
+      }
+      for (int32_t kk = k0; kk < k1; ++kk) {
+        const int32_t k = a.korder[kk];
+        const float* xk = x + a.kic[k] * a.plane;
+        const TapList& tl = a.taps[a.kpat[k]];
+        const float* v = a.values + a.kvb[k];
+        if constexpr (kSpecialise) {
+          switch (tl.sid) {
 #define CT_CASE(i) \
   case i: FlatPat<V, NV, kMask4.mask[i]>(acc, xk, rs, v); break;
-          CT_P126(CT_CASE)
+            CT_P126(CT_CASE)
 #undef CT_CASE
-          default: FlatGeneric<V, NV>(acc, xk, v, tl);
+            default: FlatGeneric<V, NV>(acc, xk, v, tl);
+          }
+        } else {
+          FlatGeneric<V, NV>(acc, xk, v, tl);
         }
-      } else {
-        FlatGeneric<V, NV>(acc, xk, v, tl);
       }
+      for (int i = 0; i < NV; ++i) V::Store(out + i * kLanes, acc[i]);
     }
-    for (int i = 0; i < NV; ++i) V::Store(out + i * kLanes, acc[i]);
   }
 }
 

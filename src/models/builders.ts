@@ -21,6 +21,10 @@ export interface BuilderOptions {
   seed?: number;
 }
 
+/** Moving-average momentum of batch norm statistics: PyTorch's 0.1 update rate (the reference's),
+ * not Keras' 0.99, whose running statistics lag far behind in short runs and ruin test accuracy. */
+const BN_MOMENTUM = 0.9;
+
 type VggName = 'vgg11' | 'vgg13' | 'vgg16';
 const VGG_CFG: Record<VggName, (number | 'M')[]> = {
   vgg11: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
@@ -69,7 +73,7 @@ export function vgg(name: VggName, o: BuilderOptions = {}): tfl.LayersModel {
       filters: v, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: convInit(o.seed, k++),
       kernelRegularizer: reg(o), name: `conv${c}`,
     }).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.batchNormalization({name: `bn${c}`}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.batchNormalization({name: `bn${c}`, momentum: BN_MOMENTUM}).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.reLU({name: `relu${c}`}).apply(x) as tfl.SymbolicTensor;
   }
   x = tfl.layers.flatten({name: 'flatten'}).apply(x) as tfl.SymbolicTensor;
@@ -99,7 +103,7 @@ export function resnet(depth: number, o: ResNetOptions = {}): tfl.LayersModel {
       filters, kernelSize: size, strides: stride, padding: 'same', useBias: false,
       kernelInitializer: convInit(o.seed, k++), kernelRegularizer: reg(o), name,
     }).apply(x) as tfl.SymbolicTensor;
-  const bn = (x: tfl.SymbolicTensor, name: string) => tfl.layers.batchNormalization({name}).apply(x) as tfl.SymbolicTensor;
+  const bn = (x: tfl.SymbolicTensor, name: string) => tfl.layers.batchNormalization({name, momentum: BN_MOMENTUM}).apply(x) as tfl.SymbolicTensor;
   const relu = (x: tfl.SymbolicTensor, name: string) => tfl.layers.reLU({name}).apply(x) as tfl.SymbolicTensor;
 
   let x = relu(bn(conv(input, 16, 1, 'conv1'), 'bn1'), 'relu1');
@@ -141,7 +145,7 @@ export function smallCnn(o: BuilderOptions = {}): tfl.LayersModel {
       filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: convInit(o.seed, k++),
       kernelRegularizer: reg(o), name: `conv${i + 1}`,
     }).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.batchNormalization({name: `bn${i + 1}`}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.batchNormalization({name: `bn${i + 1}`, momentum: BN_MOMENTUM}).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.reLU({name: `relu${i + 1}`}).apply(x) as tfl.SymbolicTensor;
     if (i > 0) x = tfl.layers.maxPooling2d({poolSize: 2, strides: 2, name: `pool${i}`}).apply(x) as tfl.SymbolicTensor;
   });

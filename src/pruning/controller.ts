@@ -70,6 +70,9 @@ export interface ClickTrainOptions {
   layers?: string[];
   /** These layers are not pruned. */
   exclude?: string[];
+  /** Also prune the first conv layer when it reads the image (<= 4 input channels); default false,
+   * as in the reference. */
+  pruneFirstLayer?: boolean;
   /** Learning rate used by the group-lasso step when the optimiser exposes none (default 0.1). */
   learningRate?: number;
   /** Hand frozen masks to the sparse kernels after the hard prune (default true). */
@@ -220,7 +223,7 @@ export class ClickTrainController {
     this.model = model;
     this.userOptions = options;
     this.options = resolveOptions(options);
-    this.layers = findPrunableLayers(model, options.layers, options.exclude);
+    this.layers = findPrunableLayers(model, options.layers, options.exclude, options.pruneFirstLayer);
     const epochs = options.epochs ?? options.schedule?.totalEpochs;
     if (epochs === undefined) throw new Error('ClickTrain needs the number of training epochs (option `epochs`)');
     this.schedule = defaultSchedule(epochs, options.schedule);

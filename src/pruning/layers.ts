@@ -57,7 +57,8 @@ function outputHW(layer: tfl.layers.Layer): [number, number] {
  * nothing is left.
  */
 export function findPrunableLayers(
-    model: tfl.LayersModel, include?: string[], exclude?: string[]): PrunableLayer[] {
+    model: tfl.LayersModel, include?: string[], exclude?: string[],
+    pruneFirstLayer = false): PrunableLayer[] {
   const layers = allLayers(model);
   const byName = new Map(layers.map((l) => [l.name, l]));
   for (const n of [...(include ?? []), ...(exclude ?? [])]) {
@@ -65,8 +66,14 @@ export function findPrunableLayers(
     if (!l) throw new Error(`layer '${n}' not found in the model`);
     if (include?.includes(n) && !isPrunable(l)) throw new Error(`layer '${n}' is not a 3x3 Conv2D and cannot be pruned`);
   }
-  const chosen = layers.filter((l) => isPrunable(l) && (!include || include.includes(l.name)) &&
+  let chosen = layers.filter((l) => isPrunable(l) && (!include || include.includes(l.name)) &&
       !(exclude ?? []).includes(l.name));
+  // The reference keeps the first conv (on the image's 1-3 channels) dense: it holds few weights,
+  // and pruning it costs accuracy for almost no FLOPs. Only when other layers remain to prune and
+  // the caller did not name the layers explicitly.
+  if (!pruneFirstLayer && !include && chosen.length > 1 && (kernelVariable(chosen[0])!.shape[2] as number) <= 4) {
+    chosen = chosen.slice(1);
+  }
   if (chosen.length === 0) {
     throw new Error('the model has no prunable layer (ClickTrain prunes 3x3 Conv2D layers)');
   }
