@@ -9,22 +9,7 @@
 #include "common/cpu_features.h"
 #include "dense/epilogue.h"
 
-// test_util.h as committed deduces two different return types in Seed()'s lambda (strtoull's
-// unsigned long long vs uint64_t = unsigned long on LP64), which does not compile with GCC 12.
-// Until it is fixed there, spell uint64_t as unsigned long long while it is parsed (every header
-// it includes is included first so no system typedef is affected). Harmless once it is fixed.
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <limits>
-#include <random>
-#include <string>
-#include <vector>
-#define uint64_t unsigned long long
 #include "test_util.h"
-#undef uint64_t
 
 namespace clicktrain_test {
 
