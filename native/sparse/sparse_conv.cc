@@ -1,6 +1,7 @@
 #include "sparse/sparse_conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -9,6 +10,7 @@
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "dense/conv2d.h"
 #include "sparse/sparse_internal.h"
 
 namespace clicktrain {
@@ -67,7 +69,6 @@ int64_t ChannelBlock(int RT, int WT, int S) {
 }
 
 constexpr int64_t kTileGroup = 8;
-
 // Output-channel chunks per tile: enough independent units for every thread (small grids such as
 // 4x4 at batch 8 have few tiles), in multiples of 8 channels for the 8x8 transposes.
 int64_t ChannelChunk(int64_t TC, int64_t tiles) {
@@ -175,6 +176,8 @@ struct BlockPlan {
   int64_t block = 1, nblk = 1;
   std::vector<int32_t> bounds;  // [out_c][nblk + 1], indices into order
   std::vector<int32_t> order;   // kernel indices, size NumKernels
+  std::vector<KernelEntry> ents;  // parallel to order (see ResolveEntries); empty = not used
+  const KernelEntry* Ents() const { return ents.empty() ? nullptr : ents.data(); }
   int32_t at(int64_t s, int64_t b) const { return bounds[s * (nblk + 1) + b]; }
 };
 
@@ -199,6 +202,31 @@ BlockPlan MakeBlockPlan(const PatternLayout& L, int64_t block) {
   return P;
 }
 
+// Resolves every kernel of the plan for one pass (channel planes of `plane` floats, tap table
+// `taps`): absolute int32 tap offsets for the fixed 4-tap body. Skipped (ents stays empty, the
+// kernels take the index path) when an offset could overflow int32.
+void ResolveEntries(const PatternLayout& L, const TapList* taps, int64_t plane, BlockPlan& P) {
+  int64_t max_off = 0;
+  for (size_t q = 0; q < L.patterns.size(); ++q)
+    for (int t = 0; t < taps[q].n; ++t) max_off = std::max(max_off, taps[q].off[t]);
+  if ((static_cast<int64_t>(L.in_c) + 1) * plane + max_off >= (int64_t{1} << 31)) return;
+  P.ents.resize(P.order.size());
+  for (size_t i = 0; i < P.order.size(); ++i) {
+    const int32_t k = P.order[i];
+    const TapList& tl = taps[L.kernel_pattern[k]];
+    KernelEntry& e = P.ents[i];
+    e.vb = L.kernel_value_begin[k];
+    if (tl.sid >= 0 && tl.n == 4) {
+      const int64_t base = static_cast<int64_t>(L.kernel_ic[k]) * plane;
+      for (int t = 0; t < 4; ++t) e.off[t] = static_cast<int32_t>(base + tl.off[t]);
+      e.k = -1;
+    } else {
+      for (int t = 0; t < 4; ++t) e.off[t] = 0;
+      e.k = k;
+    }
+  }
+}
+
 // Runs output channels [c0, c1) of nt tiles (tile t reads xs[t], accumulates into
 // stage + t * tstride): for each input-channel block (the tiles' input windows stay in L1 while
 // every filter of the chunk reads them), one micro-kernel call that runs, tile by tile, every
@@ -216,6 +244,7 @@ void RunTileFilters(const PatternLayout& L, const BlockPlan& P, FwdTileFn fn, Fw
   int64_t* fout = ScratchInt64(static_cast<size_t>(nf));
   for (int64_t oc = c0; oc < c1; ++oc) fout[oc - c0] = oc * npix * kLanes;
   a.korder = P.order.data();
+  a.ents = P.Ents();
   a.kbeg = kb;
   a.kend = ke;
   a.fout = fout;
@@ -273,7 +302,8 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   // The group's input windows of one channel block share the ~20 KiB of L1.
   // Blocks sized for ONE tile's windows: the 8 tiles' windows of a block then mostly come from
   // L2, which measured faster than 8x smaller blocks (too few kernels per call).
-  const BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, cp.S));
+  BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, cp.S));
+  ResolveEntries(L, cp.taps, plane, P);
   ParallelTasks(ngroups * nch, [&](int64_t u, int) {
     const int64_t ch = u % nch, g = u / nch;
     const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
@@ -416,7 +446,56 @@ void CheckLayout(const Conv2DParams& p, const PatternLayout& L, const char* what
     throw std::invalid_argument(std::string(what) + ": layout channels do not match the params");
 }
 
+// Dense fallback: where the kept fraction is too high for the sparse kernels to beat the dense
+// path (measured: 4-entry patterns with no connectivity pruning, theoretical 2.25x, lose or tie
+// on most CIFAR shapes), the entry points run the dense kernels on the unpacked weights. Same
+// results up to rounding. Thresholds: dense weights / kept weights below these run dense.
+std::atomic<bool> g_dense_fallback{true};
+constexpr double kFwdMinRatio = 3.0;   // forward, backward-data
+constexpr double kGradMinRatio = 3.0;  // backward-filter
+
+bool PreferDense(const PatternLayout& L, double min_ratio) {
+  if (!g_dense_fallback.load(std::memory_order_relaxed)) return false;
+  const double kept = static_cast<double>(L.NumValues());
+  const double dense = 9.0 * L.in_c * L.out_c;
+  return kept > 0 && dense < min_ratio * kept;
+}
+
+// Dense HWIO copy of the layout's weights in per-thread scratch (O(9*in_c*out_c)). Written
+// input channel by input channel through the transposed companion (its slots are input channels,
+// its kernels output channels, values kept in sync by RefreshValues / SetPackedValues), so every
+// write of one slot lands in the 9 rows w[tap][ic][:] that stay in L1. (UnpackToDense scatters in
+// packed order, one cache miss per value: 10+ ms for 4x4x512.)
+const float* DenseWeights(const PatternLayout& L) {
+  thread_local std::vector<float> w;
+  const int64_t ci = L.in_c, co = L.out_c;
+  w.resize(static_cast<size_t>(9 * ci * co));
+  float* wd = w.data();
+  if (!L.transposed) {
+    UnpackToDense(L, wd);
+    return wd;
+  }
+  const PatternLayout& T = *L.transposed;
+  ParallelFor(ci, 8, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t ic = T.filter_order[s];
+      for (int b = 0; b < 9; ++b) std::memset(wd + (b * ci + ic) * co, 0, sizeof(float) * co);
+      for (int32_t k = T.filter_kernel_begin[s]; k < T.filter_kernel_begin[s + 1]; ++k) {
+        const int64_t oc = T.kernel_ic[k];
+        const int m = T.patterns[T.kernel_pattern[k]];
+        const float* v = T.values.data() + T.kernel_value_begin[k];
+        int j = 0;
+        for (int bt = 0; bt < 9; ++bt)
+          if (m >> bt & 1) wd[((8 - bt) * ci + ic) * co + oc] = v[j++];
+      }
+    }
+  });
+  return wd;
+}
+
 }  // namespace
+
+void SetSparseDenseFallback(bool enabled) { g_dense_fallback.store(enabled); }
 
 bool SparseConvSupported(const Conv2DParams& p) {
   return p.filter_h == 3 && p.filter_w == 3 && p.dilation_h == 1 && p.dilation_w == 1 &&
@@ -430,6 +509,10 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
                          const Epilogue& ep, float* y) {
   CheckLayout(p, L, "SparseConv2DForward");
   if (p.OutputSize() == 0) return;
+  if (PreferDense(L, kFwdMinRatio)) {
+    Conv2DForward(p, x, DenseWeights(L), ep, y);
+    return;
+  }
   const IsaKernels& K = Kernels();
   const int S = static_cast<int>(p.stride_h);
   if (S == 1 && p.batch < kLanes) {
@@ -463,6 +546,10 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
   CheckLayout(p, L, "SparseConv2DBackpropInput");
   if (p.InputSize() == 0) return;
   if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
+  if (PreferDense(L, kFwdMinRatio)) {
+    Conv2DBackpropInput(p, dy, DenseWeights(L), dx);
+    return;
+  }
   const PatternLayout& T = *L.transposed;
   const IsaKernels& K = Kernels();
   const int64_t pt = p.pad_top, pl = p.pad_left;
@@ -567,6 +654,13 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     std::fill(out_values, out_values + nv, 0.f);
     return;
   }
+  if (PreferDense(L, kGradMinRatio)) {
+    thread_local std::vector<float> dw;
+    dw.resize(static_cast<size_t>(9) * L.in_c * L.out_c);
+    Conv2DBackpropFilter(p, x, dy, dw.data());
+    for (int64_t i = 0; i < nv; ++i) out_values[i] = dw[static_cast<size_t>(L.value_dense_index[i])];
+    return;
+  }
   const IsaKernels& K = Kernels();
   const int S = static_cast<int>(p.stride_h);
   const int shape = ChooseShape(p.out_h, p.out_w);
@@ -583,7 +677,8 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), TC));
   const GradTileFn fn = K.grad[shape][S - 1];
   const int64_t th = OHt / RT, tw = OWt / WT;
-  const BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, S));
+  BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, S));
+  ResolveEntries(L, taps.data(), X.Plane(), P);
   const int64_t tiles = X.nb * th * tw;
   // Thread t owns slots t, t+nt, ...: slots are sorted by kept-kernel count (the reorder), so the
   // round-robin split is balanced and no two threads touch the same gradient.
@@ -628,6 +723,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
               const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
               if (k1 == k0) continue;
               a.korder = P.order.data() + k0;
+              a.ents = P.Ents() ? P.Ents() + k0 : nullptr;
               a.nk = k1 - k0;
               a.dyoff = static_cast<int64_t>(L.filter_order[s]) * D.Plane();
               a.xs = xs;

@@ -13,8 +13,9 @@ constexpr int kLanes = 8;  // batch images per SIMD vector (lane image layout)
 struct TapList {
   int32_t n = 0;
   // Index of the mask in kMask4 when the taps are the plain 4 taps of a 3x3 pattern at their
-  // natural offsets (forward-style passes): the kernels then run the compile-time specialised
-  // body of that pattern. -1: the runtime tap loop below (other pattern sizes, stride-2 phases).
+  // natural offsets (forward-style passes, vi[t] = t): lane tiles then run the fixed 4-tap body
+  // (FwdRt4), flat tiles the compile-time specialised body of that pattern. -1: the runtime
+  // tap loop (other pattern sizes, stride-2 phases).
   int32_t sid = -1;
   int32_t vi[9] = {0};
   int64_t off[9] = {0};
@@ -51,6 +52,17 @@ constexpr int kNumShapes = 5;
 constexpr int kShapeRT[kNumShapes] = {1, 2, 4, 8, 3};
 constexpr int kShapeWT[kNumShapes] = {8, 4, 2, 1, 4};
 
+// A kept kernel resolved for one pass (built per call, O(kernels), in BlockPlan order): the
+// absolute offsets (floats from the tile origin of channel 0) of its 4 taps and its first value.
+// k < 0: the fixed 4-tap body applies; otherwise k is the kernel index for the runtime tap loop
+// (other pattern sizes, stride-2 phases). One load level instead of the chain
+// korder -> kic / kpat -> TapList -> offset at every kernel start.
+struct KernelEntry {
+  int32_t off[4];
+  int32_t vb;
+  int32_t k;
+};
+
 // nf filters x nt tiles per call: for tile t (reads xs[t]) and filter f, the kernels
 // korder[kbeg[f] .. kend[f]) are summed into the RT x WT pixels at
 // out + t * tstride + fout[f] + pix * 8. Tiles outer, filters inner: a tile's input windows of the
@@ -66,6 +78,7 @@ struct FwdTileArgs {
   const int32_t* kpat;
   const int32_t* kvb;
   const int32_t* korder;  // kernel indices (absolute), ranges below index into it
+  const KernelEntry* ents = nullptr;  // parallel to korder when the offsets fit in int32
   const int32_t* kbeg;    // per filter
   const int32_t* kend;
   const int64_t* fout;    // per filter: offset of its partial sums in out
@@ -91,6 +104,7 @@ struct GradTileArgs {
   const int32_t* kpat;
   const int32_t* kvb;
   const int32_t* korder;
+  const KernelEntry* ents = nullptr;  // parallel to korder (same start) when available
   int64_t nk;
   const TapList* taps;
   float* gacc;

@@ -4,10 +4,12 @@
 //   static void Store(float*, VecT); static VecT Fma(VecT a, VecT b, VecT c) /* a*b + c */;
 //   static VecT Add(VecT, VecT);
 //
-// Every tile kernel walks its kernels in one loop with the accumulators in registers; the body
-// of a kernel is picked by a switch on TapList::sid: one case per 4-entry pattern (126 cases,
-// compile-time tap offsets, fully unrolled), default = runtime tap loop (other sizes, phases).
-// kSpecialise = false (the portable build) keeps only the runtime loop: smaller, faster to build.
+// Every tile kernel walks its kernels in one loop with the accumulators in registers.
+// Lane-image tiles (forward, backward-data, backward-filter): a 4-entry pattern's taps come from
+// its TapList at runtime offsets in a fixed 4-tap unrolled body (FwdRt4), other sizes / phases
+// take a runtime tap loop. Flat tiles: the body is picked by a switch on TapList::sid, one case
+// per 4-entry pattern (126 cases, compile-time tap offsets), default = runtime tap loop;
+// kSpecialise = false (the portable build) keeps only the runtime loop.
 #pragma once
 #include <algorithm>
 #include <cstring>
@@ -20,6 +22,7 @@
 #define CT_INLINE inline
 #endif
 
+
 namespace clicktrain {
 namespace sparse_internal {
 
@@ -29,30 +32,6 @@ namespace sparse_internal {
 #define CT_P126(X) CT_P25(X, 0) CT_P25(X, 25) CT_P25(X, 50) CT_P25(X, 75) CT_P25(X, 100) X(125)
 
 // ---- forward / backward-data, lane images ------------------------------------------------------
-
-// Pattern M on an RT x WT tile (stride S): per tap one broadcast weight feeds RT*WT FMAs whose
-// input vector is a memory operand at a compile-time displacement. Only the accumulators and one
-// weight live in registers, which leaves room for 12 accumulators (enough independent FMA chains
-// to hide the 4-cycle latency on both FMA pipes). Measured on Zen 3 this beats an explicit
-// load-redundancy-eliminated version (each input vector loaded once into a register and reused
-// by every tap that reads it) by 2x or more: that needs 4 weight registers + 1 input register,
-// so only 8 accumulators fit, the FMA chains become the bottleneck, and the two L1 loads per
-// cycle it saves were not the limit. Reuse across taps still happens, in L1.
-template <class V, int RT, int WT, int S, int M>
-CT_INLINE void FwdPat(V* acc, const float* xk, int64_t rs, const float* v) {
-  int t = 0;
-#pragma GCC unroll 9
-  for (int b = 0; b < 9; ++b) {
-    if (!(M >> b & 1)) continue;
-    const V w = V::Bcast(v[t++]);
-#pragma GCC unroll 4
-    for (int r = 0; r < RT; ++r)
-#pragma GCC unroll 8
-      for (int c = 0; c < WT; ++c)
-        acc[r * WT + c] =
-            V::Fma(w, V::Load(xk + (r * S + b / 3) * rs + (c * S + b % 3) * kLanes), acc[r * WT + c]);
-  }
-}
 
 template <class V, int RT, int WT, int S>
 CT_INLINE void FwdGeneric(V* acc, const float* xk, int64_t rs, const float* v, const TapList& tl) {
@@ -66,8 +45,43 @@ CT_INLINE void FwdGeneric(V* acc, const float* xk, int64_t rs, const float* v, c
   }
 }
 
-template <class V, int RT, int WT, int S, bool kSpecialise>
-void FwdTile(const FwdTileArgs& a) {
+// 4 taps at runtime offsets (the pattern's TapList): no pattern switch. Measured on Zen 3 the
+// 126-case switch inside the kernel loop made GCC spill and shuffle the 12 accumulators at every
+// case boundary and cost an indirect-branch misprediction whenever the pattern changed; this
+// body keeps 12 accumulators + 1 weight in registers and its only per-tap cost over a
+// compile-time pattern is one offset load and add.
+template <class V, int RT, int WT, int S>
+CT_INLINE void FwdRt4(V* acc, const float* xk, int64_t rs, const float* v, const int64_t* off) {
+  const int64_t rstep = S * rs;
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    const V w = V::Bcast(v[t]);
+    const float* p = xk + off[t];
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < WT; ++c)
+        acc[r * WT + c] = V::Fma(w, V::Load(p + r * rstep + c * S * kLanes), acc[r * WT + c]);
+  }
+}
+
+template <class V, int RT, int WT, int S>
+CT_INLINE void FwdAbs4(V* acc, const float* x, int64_t rs, const float* v, const int32_t* off) {
+  const int64_t rstep = S * rs;
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    const V w = V::Bcast(v[t]);
+    const float* p = x + off[t];
+#pragma GCC unroll 4
+    for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < WT; ++c)
+        acc[r * WT + c] = V::Fma(w, V::Load(p + r * rstep + c * S * kLanes), acc[r * WT + c]);
+  }
+}
+
+template <class V, int RT, int WT, int S>
+void FwdTileRt(const FwdTileArgs& a) {
   const int64_t rs = a.rs;
   for (int tt = 0; tt < a.nt; ++tt) {
     const float* x = a.xs[tt];
@@ -82,21 +96,24 @@ void FwdTile(const FwdTileArgs& a) {
         for (int i = 0; i < RT * WT; ++i) acc[i] = V::Zero();
       }
       for (int32_t kk = k0; kk < k1; ++kk) {
-        const int32_t k = a.korder[kk];
+        int32_t k;
+        if (a.ents) {
+          const KernelEntry& e = a.ents[kk];
+          if (e.k < 0) {
+            FwdAbs4<V, RT, WT, S>(acc, x, rs, a.values + e.vb, e.off);
+            continue;
+          }
+          k = e.k;
+        } else {
+          k = a.korder[kk];
+        }
         const float* xk = x + a.kic[k] * a.plane;
         const TapList& tl = a.taps[a.kpat[k]];
         const float* v = a.values + a.kvb[k];
-        if constexpr (kSpecialise) {
-          switch (tl.sid) {
-#define CT_CASE(i) \
-  case i: FwdPat<V, RT, WT, S, kMask4.mask[i]>(acc, xk, rs, v); break;
-            CT_P126(CT_CASE)
-#undef CT_CASE
-            default: FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
-          }
-        } else {
+        if (tl.sid >= 0)
+          FwdRt4<V, RT, WT, S>(acc, xk, rs, v, tl.off);
+        else
           FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
-        }
       }
       for (int i = 0; i < RT * WT; ++i) V::Store(out + i * kLanes, acc[i]);
     }
@@ -185,19 +202,9 @@ CT_INLINE void GradTap(const V* d, const float* p, int64_t rstep, float* gt) {
   V::Store(gt, V::Add(V::Load(gt), V::Add(s0, s1)));
 }
 
-template <class V, int RT, int WT, int S, int M>
-CT_INLINE void GradPat(const V* d, const float* xk, int64_t rs, float* g) {
-  int t = 0;
-#pragma GCC unroll 9
-  for (int b = 0; b < 9; ++b) {
-    if (!(M >> b & 1)) continue;
-    GradTap<V, RT, WT, S>(d, xk + (b / 3) * rs + (b % 3) * kLanes, S * rs, g + t * kLanes);
-    ++t;
-  }
-}
-
-template <class V, int RT, int WT, int S, bool kSpecialise>
-void GradTile(const GradTileArgs& a) {
+// Backward-filter tile, taps at runtime offsets (see FwdRt4): no pattern switch in the loop.
+template <class V, int RT, int WT, int S>
+void GradTileRt(const GradTileArgs& a) {
   const int64_t rs = a.rs;
   for (int tt = 0; tt < a.nt; ++tt) {
     const float* x = a.xs[tt];
@@ -206,51 +213,59 @@ void GradTile(const GradTileArgs& a) {
     for (int r = 0; r < RT; ++r)
       for (int c = 0; c < WT; ++c) d[r * WT + c] = V::Load(dy + r * a.dyrs + c * kLanes);
     for (int64_t kk = 0; kk < a.nk; ++kk) {
-      const int32_t k = a.korder[kk];
+      int32_t k;
+      if (a.ents) {
+        const KernelEntry& e = a.ents[kk];
+        if (e.k < 0) {
+          float* g = a.gacc + (e.vb - a.vbase) * kLanes;
+#pragma GCC unroll 4
+          for (int t = 0; t < 4; ++t) GradTap<V, RT, WT, S>(d, x + e.off[t], S * rs, g + t * kLanes);
+          continue;
+        }
+        k = e.k;
+      } else {
+        k = a.korder[kk];
+      }
       const float* xk = x + a.kic[k] * a.plane;
       const TapList& tl = a.taps[a.kpat[k]];
       float* g = a.gacc + (a.kvb[k] - a.vbase) * kLanes;
-      if constexpr (kSpecialise) {
-        switch (tl.sid) {
-#define CT_CASE(i) \
-  case i: GradPat<V, RT, WT, S, kMask4.mask[i]>(d, xk, rs, g); continue;
-          CT_P126(CT_CASE)
-#undef CT_CASE
-          default: break;
-        }
+      if (tl.sid >= 0) {
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) GradTap<V, RT, WT, S>(d, xk + tl.off[t], S * rs, g + t * kLanes);
+      } else {
+        for (int t = 0; t < tl.n; ++t)
+          GradTap<V, RT, WT, S>(d, xk + tl.off[t], S * rs, g + tl.vi[t] * kLanes);
       }
-      for (int t = 0; t < tl.n; ++t)
-        GradTap<V, RT, WT, S>(d, xk + tl.off[t], S * rs, g + tl.vi[t] * kLanes);
     }
   }
 }
 
-// Register-tile shapes 0, 1 and 4 (every CIFAR shape) get the specialised bodies; the narrow
-// shapes 2 and 3 (out_w <= 2) only the runtime loop, to bound code size.
+// Lane-image tiles take their taps at runtime offsets (FwdRt4: every shape, both strides);
+// the flat tiles keep the compile-time-specialised pattern bodies (kSpec).
 template <class V, bool kSpec>
 void FillKernelTable(IsaKernels& k) {
-  k.fwd[0][0] = &FwdTile<V, 1, 8, 1, kSpec>;
-  k.fwd[0][1] = &FwdTile<V, 1, 8, 2, kSpec>;
-  k.fwd[1][0] = &FwdTile<V, 2, 4, 1, kSpec>;
-  k.fwd[1][1] = &FwdTile<V, 2, 4, 2, kSpec>;
-  k.fwd[2][0] = &FwdTile<V, 4, 2, 1, false>;
-  k.fwd[2][1] = &FwdTile<V, 4, 2, 2, false>;
-  k.fwd[3][0] = &FwdTile<V, 8, 1, 1, false>;
-  k.fwd[3][1] = &FwdTile<V, 8, 1, 2, false>;
+  k.fwd[0][0] = &FwdTileRt<V, 1, 8, 1>;
+  k.fwd[0][1] = &FwdTileRt<V, 1, 8, 2>;
+  k.fwd[1][0] = &FwdTileRt<V, 2, 4, 1>;
+  k.fwd[1][1] = &FwdTileRt<V, 2, 4, 2>;
+  k.fwd[2][0] = &FwdTileRt<V, 4, 2, 1>;
+  k.fwd[2][1] = &FwdTileRt<V, 4, 2, 2>;
+  k.fwd[3][0] = &FwdTileRt<V, 8, 1, 1>;
+  k.fwd[3][1] = &FwdTileRt<V, 8, 1, 2>;
+  k.fwd[4][0] = &FwdTileRt<V, 3, 4, 1>;
+  k.fwd[4][1] = &FwdTileRt<V, 3, 4, 2>;
   k.fwd_flat[0] = &FlatTile<V, kFlatVecs, kSpec>;
   k.fwd_flat[1] = &FlatTile<V, kFlatVecsSmall, kSpec>;
-  k.grad[0][0] = &GradTile<V, 1, 8, 1, kSpec>;
-  k.grad[0][1] = &GradTile<V, 1, 8, 2, kSpec>;
-  k.grad[1][0] = &GradTile<V, 2, 4, 1, kSpec>;
-  k.grad[1][1] = &GradTile<V, 2, 4, 2, kSpec>;
-  k.grad[2][0] = &GradTile<V, 4, 2, 1, false>;
-  k.grad[2][1] = &GradTile<V, 4, 2, 2, false>;
-  k.grad[3][0] = &GradTile<V, 8, 1, 1, false>;
-  k.grad[3][1] = &GradTile<V, 8, 1, 2, false>;
-  k.fwd[4][0] = &FwdTile<V, 3, 4, 1, kSpec>;
-  k.fwd[4][1] = &FwdTile<V, 3, 4, 2, kSpec>;
-  k.grad[4][0] = &GradTile<V, 3, 4, 1, kSpec>;
-  k.grad[4][1] = &GradTile<V, 3, 4, 2, kSpec>;
+  k.grad[0][0] = &GradTileRt<V, 1, 8, 1>;
+  k.grad[0][1] = &GradTileRt<V, 1, 8, 2>;
+  k.grad[1][0] = &GradTileRt<V, 2, 4, 1>;
+  k.grad[1][1] = &GradTileRt<V, 2, 4, 2>;
+  k.grad[2][0] = &GradTileRt<V, 4, 2, 1>;
+  k.grad[2][1] = &GradTileRt<V, 4, 2, 2>;
+  k.grad[3][0] = &GradTileRt<V, 8, 1, 1>;
+  k.grad[3][1] = &GradTileRt<V, 8, 1, 2>;
+  k.grad[4][0] = &GradTileRt<V, 3, 4, 1>;
+  k.grad[4][1] = &GradTileRt<V, 3, 4, 2>;
 }
 
 // Portable lane-image builder (scalar), used by the generic path.

@@ -1,5 +1,5 @@
 // Pattern-sparse vs dense 3x3 convolution timings (not a ctest). CIFAR shapes, 4-entry patterns
-// from a library of 8, connectivity pruning 0/50/75%. Usage: bench_sparse [threads] [batch] [reps] [only_hw] [only_pass]
+// from a library of 8, connectivity pruning 0/50/75%. Usage: bench_sparse [threads] [batch] [reps] [only_hw] [only_pass] [only_prune_percent]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   const int reps = argc > 3 ? std::atoi(argv[3]) : 5;
   const int only_hw = argc > 4 ? std::atoi(argv[4]) : 0;    // 0 = all shapes
   const int only_pass = argc > 5 ? std::atoi(argv[5]) : -1;  // -1 = all passes
+  const int only_prune = argc > 6 ? std::atoi(argv[6]) : -1;  // -1 = all of 0/50/75
   SetNumThreads(threads);
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
     for (auto& v : x) v = u(rng);
     for (auto& v : dy) v = u(rng);
     for (double prune : {0.0, 0.5, 0.75}) {
+      if (only_prune >= 0 && static_cast<int>(prune * 100 + 0.5) != only_prune) continue;
       // Library of 8 random 4-entry patterns; exactly `prune` of each filter's kernels removed.
       std::vector<uint16_t> lib;
       while (lib.size() < 8) {

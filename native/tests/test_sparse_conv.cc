@@ -9,10 +9,10 @@
 #include "common/thread_pool.h"
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
-#include "test_sparse_util.h"
+#include "test_util.h"
 
 using namespace clicktrain;
-using namespace clicktrain_sparse_test;
+using namespace clicktrain_test;
 
 namespace {
 
@@ -305,6 +305,8 @@ int main() {
   const std::vector<Case> cases = MakeCases();
   std::vector<Isa> isas = {Isa::kGeneric};
   if (DetectedIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
+  // The kernels themselves: no dense fallback for dense-ish layers.
+  SetSparseDenseFallback(false);
   for (Isa isa : isas) {
     SetActiveIsa(isa);
     for (int threads : {1, 2}) {
@@ -312,6 +314,10 @@ int main() {
       for (const Case& c : cases) RunCase(r, c, IsaName(isa), threads);
     }
   }
+  // The entry points as shipped (dense fallback for layers keeping > 1/3 of the weights).
+  SetSparseDenseFallback(true);
+  SetNumThreads(2);
+  for (const Case& c : cases) RunCase(r, c, IsaName(isas.back()), 2);
   // Unsupported geometry is refused, never silently wrong.
   Conv2DParams bad = MakeParams(1, 5, 5, 2, 2, 3, true);
   r.Check(!SparseConvSupported(bad), "stride 3 unsupported");
