@@ -55,6 +55,13 @@ void CheckLength(const Napi::Float32Array& arr, int64_t expected, const char* na
                                                      std::to_string(expected)));
 }
 
+Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                   int64_t expected) {
+  Napi::Float32Array a = ArgFloat32Array(info, i, name);
+  CheckLength(a, expected, name);
+  return a;
+}
+
 int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> factors,
                        const char* what) {
   int64_t p = 1;

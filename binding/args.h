@@ -24,6 +24,10 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name);
 // Throws a RangeError unless arr has exactly `expected` elements.
 void CheckLength(const Napi::Float32Array& arr, int64_t expected, const char* name);
 
+// ArgFloat32Array + CheckLength: a Float32Array of exactly `expected` elements.
+Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                   int64_t expected);
+
 // a*b*... with overflow detection (throws RangeError on overflow or a negative factor).
 int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> factors, const char* what);
 

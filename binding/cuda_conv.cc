@@ -1,6 +1,6 @@
-// CUDA convolution from JS (only when the addon was built with nvcc): device info and the dense
-// Conv2D passes on the GPU. Each call copies host <-> device; the returned timing says how much
-// of the time was transfer.
+// CUDA convolution from JS (only when the addon was built with nvcc): the dense Conv2D passes on
+// the GPU. Each call copies host <-> device; the returned timing says how much of the time was
+// transfer.
 #ifdef CLICKTRAIN_HAVE_CUDA
 #include "binding/args.h"
 #include "binding/registry.h"
@@ -10,6 +10,7 @@ namespace clicktrain_binding {
 namespace {
 
 namespace cu = clicktrain::cuda;
+using clicktrain::Conv2DParams;
 
 Napi::Object TimingObject(Napi::Env env, const cu::CudaTiming& t) {
   Napi::Object o = Napi::Object::New(env);
@@ -23,60 +24,46 @@ Napi::Object TimingObject(Napi::Env env, const cu::CudaTiming& t) {
   return o;
 }
 
-void RequireDevice(Napi::Env env) {
+enum class Size { kInput, kOutput, kFilter };
+
+int64_t SizeOf(const Conv2DParams& p, Size s) {
+  return s == Size::kInput ? p.InputSize() : s == Size::kOutput ? p.OutputSize() : p.FilterSize();
+}
+
+using CudaPass = void (*)(const Conv2DParams&, const float*, const float*, float*,
+                          const cu::CudaConvOptions&, cu::CudaTiming*);
+
+// (geometry, a, b, out, tf32) -> timing, for the pass `fn` with the given buffer names/sizes.
+template <CudaPass fn, Size kA, Size kB, Size kOut>
+Napi::Value Run(const Napi::CallbackInfo& info, const char* a_name, const char* b_name,
+                const char* out_name) {
+  Conv2DParams p = ArgConvParams(info, 0);
+  auto a = ArgSizedFloat32(info, 1, a_name, SizeOf(p, kA));
+  auto b = ArgSizedFloat32(info, 2, b_name, SizeOf(p, kB));
+  auto out = ArgSizedFloat32(info, 3, out_name, SizeOf(p, kOut));
+  cu::CudaConvOptions opt;
+  opt.tf32 = ArgBool(info, 4, "tf32");
   std::string why;
-  if (!cu::CudaAvailable(&why)) throw Napi::Error::New(env, "clicktrain: no usable CUDA device: " + why);
+  if (!cu::CudaAvailable(&why))
+    throw Napi::Error::New(info.Env(), "clicktrain: no usable CUDA device: " + why);
+  cu::CudaTiming t;
+  fn(p, a.Data(), b.Data(), out.Data(), opt, &t);
+  return TimingObject(info.Env(), t);
 }
 
 // cudaConv2dForward(geometry, x, filter, y, tf32) -> timing
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  clicktrain::Conv2DParams p = ArgConvParams(info, 0);
-  auto x = ArgFloat32Array(info, 1, "x");
-  auto w = ArgFloat32Array(info, 2, "filter");
-  auto y = ArgFloat32Array(info, 3, "y");
-  CheckLength(x, p.InputSize(), "x");
-  CheckLength(w, p.FilterSize(), "filter");
-  CheckLength(y, p.OutputSize(), "y");
-  cu::CudaConvOptions opt;
-  opt.tf32 = ArgBool(info, 4, "tf32");
-  RequireDevice(info.Env());
-  cu::CudaTiming t;
-  cu::CudaConv2DForward(p, x.Data(), w.Data(), y.Data(), opt, &t);
-  return TimingObject(info.Env(), t);
+  return Run<cu::CudaConv2DForward, Size::kInput, Size::kFilter, Size::kOutput>(info, "x", "filter", "y");
 }
 
 // cudaConv2dBackpropInput(geometry, dy, filter, dx, tf32) -> timing
 Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
-  clicktrain::Conv2DParams p = ArgConvParams(info, 0);
-  auto dy = ArgFloat32Array(info, 1, "dy");
-  auto w = ArgFloat32Array(info, 2, "filter");
-  auto dx = ArgFloat32Array(info, 3, "dx");
-  CheckLength(dy, p.OutputSize(), "dy");
-  CheckLength(w, p.FilterSize(), "filter");
-  CheckLength(dx, p.InputSize(), "dx");
-  cu::CudaConvOptions opt;
-  opt.tf32 = ArgBool(info, 4, "tf32");
-  RequireDevice(info.Env());
-  cu::CudaTiming t;
-  cu::CudaConv2DBackpropInput(p, dy.Data(), w.Data(), dx.Data(), opt, &t);
-  return TimingObject(info.Env(), t);
+  return Run<cu::CudaConv2DBackpropInput, Size::kOutput, Size::kFilter, Size::kInput>(info, "dy", "filter", "dx");
 }
 
 // cudaConv2dBackpropFilter(geometry, x, dy, dfilter, tf32) -> timing
 Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
-  clicktrain::Conv2DParams p = ArgConvParams(info, 0);
-  auto x = ArgFloat32Array(info, 1, "x");
-  auto dy = ArgFloat32Array(info, 2, "dy");
-  auto dw = ArgFloat32Array(info, 3, "dfilter");
-  CheckLength(x, p.InputSize(), "x");
-  CheckLength(dy, p.OutputSize(), "dy");
-  CheckLength(dw, p.FilterSize(), "dfilter");
-  cu::CudaConvOptions opt;
-  opt.tf32 = ArgBool(info, 4, "tf32");
-  RequireDevice(info.Env());
-  cu::CudaTiming t;
-  cu::CudaConv2DBackpropFilter(p, x.Data(), dy.Data(), dw.Data(), opt, &t);
-  return TimingObject(info.Env(), t);
+  return Run<cu::CudaConv2DBackpropFilter, Size::kInput, Size::kOutput, Size::kFilter>(info, "x", "dy", "dfilter");
 }
 
 }  // namespace

@@ -65,9 +65,10 @@ struct PatternLayout {
   std::vector<float> values;
   std::vector<int32_t> value_dense_index;
 
-  // CPU helper (a GPU copy may ignore it): kernel_by_ic[k] for k in a slot's kernel range is a
-  // kernel index of the same slot, in increasing input-channel order, so the CPU kernels can
-  // walk a filter in input-channel blocks that fit in L1.
+  // Optional view (a GPU copy may ignore it): kernel_by_ic[k] for k in a slot's kernel range is a
+  // kernel index of the same slot, in increasing input-channel order, for consumers that walk a
+  // filter by input channel. The CPU kernels build their own per-call channel-block plan from
+  // kernel_ic instead (sparse_conv.cc).
   std::vector<int32_t> kernel_by_ic;
 
   std::shared_ptr<PatternLayout> transposed;
