@@ -168,6 +168,21 @@ export function maxRelError(got: ArrayLike<number>, ref: ArrayLike<number>): num
   return worst;
 }
 
+/** Max |got - ref| scaled by max |scaleRef|: for activations like relu, whose output may keep only
+ * a few tiny values, the error is judged against the pre-activation magnitudes. */
+export function maxErrorScaledBy(got: ArrayLike<number>, ref: ArrayLike<number>,
+                                 scaleRef: ArrayLike<number>): number {
+  if (got.length !== ref.length) return Infinity;
+  let scale = 1e-30;
+  for (let i = 0; i < scaleRef.length; i++) scale = Math.max(scale, Math.abs(scaleRef[i]));
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) {
+    if (Number.isNaN(got[i]) && !Number.isNaN(ref[i])) return Infinity;
+    worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale);
+  }
+  return worst;
+}
+
 /** Seeded PRNG (mulberry32) so a failure can be replayed: the seed is printed by the tests. */
 export function rng(seed: number) {
   let s = seed >>> 0;
