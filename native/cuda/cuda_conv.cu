@@ -291,6 +291,13 @@ bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std
   return w.empty();
 }
 
+// The layout's values in the device schedule's order (O(nnz); uploaded with every call).
+static std::vector<float> GatherValues(const PatternLayout& layout, const std::vector<int64_t>& src) {
+  std::vector<float> vals(src.size());
+  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
+  return vals;
+}
+
 void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
                              CudaTiming* timing) {
   CheckSparse(p, layout);
@@ -301,9 +308,7 @@ void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const Patter
   const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
   const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
   CachedSchedule* c = GetSchedule(layout, SchedKind::kForward, chunk);
-  const std::vector<int64_t>& src = c->host_grouped.value_src;
-  std::vector<float> vals(src.size());
-  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
+  const std::vector<float> vals = GatherValues(layout, c->host_grouped.value_src);
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
   float* dxp = F(s.in0.Get(xb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* dyp = F(s.out.Get(yb + 4));
   Call call(timing);
@@ -320,18 +325,8 @@ void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const
                                    float* dx, CudaTiming* timing) {
   CheckSparse(p, layout);
   if (p.stride_h != 1 || p.stride_w != 1) {
-    std::vector<float> dense(size_t(p.FilterSize()), 0.f);
-    for (int32_t s = 0; s < layout.out_c; ++s) {
-      const int64_t oc = layout.filter_order[size_t(s)];
-      for (int32_t k = layout.filter_kernel_begin[size_t(s)]; k < layout.filter_kernel_begin[size_t(s) + 1]; ++k) {
-        const uint16_t m = layout.patterns[size_t(layout.kernel_pattern[size_t(k)])];
-        int t = 0;
-        for (int bit = 0; bit < 9; ++bit)
-          if (m & (1u << bit))
-            dense[size_t((int64_t(bit) * p.in_c + layout.kernel_ic[size_t(k)]) * p.out_c + oc)] =
-                layout.values[size_t(layout.kernel_value_begin[size_t(k)] + t++)];
-      }
-    }
+    std::vector<float> dense(size_t(p.FilterSize()));
+    UnpackToDense(layout, dense.data());
     CudaConv2DBackpropInput(p, dy, dense.data(), dx, CudaConvOptions(), timing);
     if (timing) timing->path = "dense-fallback(stride>1)";
     return;
@@ -348,9 +343,7 @@ void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const
   const PixelTile tile = PlanPixelTile(p.batch, p.in_h, p.in_w, 1, 1, g.dh, g.dw, 3, 3);
   const int chunk = PlanChannelChunk(std::max(g.oc, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
   CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropInput, chunk);
-  const std::vector<int64_t>& src = c->host_grouped.value_src;
-  std::vector<float> vals(src.size());
-  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
+  const std::vector<float> vals = GatherValues(layout, c->host_grouped.value_src);
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
   float* ddy = F(s.in0.Get(yb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* ddx = F(s.out.Get(xb + 4));
   Call call(timing);
