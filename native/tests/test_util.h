@@ -1,6 +1,7 @@
 // Shared helpers for the native tests: seeded random data, poisoned outputs, float64 comparisons
 // and a tiny runner that prints the "N passed, N failed" line ctest logs show.
 #pragma once
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -23,8 +24,11 @@ inline uint64_t Seed() {
   return seed;
 }
 
+// One generator per thread: tests draw inputs from pool workers too, and a shared engine would be
+// a data race. The main thread's stream follows Seed() exactly; each worker's is derived from it.
 inline std::mt19937_64& Rng() {
-  static std::mt19937_64 rng(Seed());
+  static std::atomic<uint64_t> next_stream{0};
+  thread_local std::mt19937_64 rng(Seed() + 0x9E3779B97F4A7C15ull * next_stream.fetch_add(1));
   return rng;
 }
 
