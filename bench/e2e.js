@@ -10,7 +10,10 @@
 //   node bench/benchmark.js e2e [--quick] [--threads N]
 //   node bench/e2e.js [--quick] [--subset N] [--test-subset N] [--epochs N] [--batch N]
 //                     [--model resnet20] [--data DIR] [--threads N] [--target-compression X] [--ablations]
+//                     [--lr-schedule step|cosine] [--pattern-epoch N] [--hard-prune-epoch N] [--rows 1,2,5,6]
 //   --ablations adds 5. a fixed 8-pattern library and 6. one-batch importance (issue: ablations).
+//   --rows picks which rows run (row 3 needs row 1); --lr-schedule, --pattern-epoch and
+//   --hard-prune-epoch apply to every row (short runs need sparse epochs left to recover in).
 //   (through benchmark.js the sizes come from CLICKTRAIN_E2E_SUBSET / _EPOCHS / _DATA / _MODEL)
 'use strict';
 const fs = require('fs');
@@ -49,12 +52,28 @@ function parseE2eArgs(argv, base) {
     else if (a === '--threads') o.threads = Number(need(++i, a));
     else if (a === '--target-compression') o.targetCompression = Number(need(++i, a));
     else if (a === '--importance-window') o.importanceWindow = Number(need(++i, a));
+    else if (a === '--lr-schedule') o.lrSchedule = need(++i, a);
+    else if (a === '--pattern-epoch') o.patternEpoch = Number(need(++i, a));
+    else if (a === '--hard-prune-epoch') o.hardPruneEpoch = Number(need(++i, a));
+    else if (a === '--rows') o.rows = need(++i, a).split(',').map(Number);
     else throw new Error(`e2e: unknown argument '${a}'`);
   }
   for (const k of ['subset', 'testSubset', 'epochs', 'batch', 'importanceWindow']) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`e2e: --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be a positive integer, got ${o[k]}`);
   }
   if (o.epochs < 3) throw new Error('e2e: --epochs must be >= 3 (dense warm-up, soft and hard phases)');
+  o.lrSchedule = o.lrSchedule || 'step';
+  if (o.lrSchedule !== 'step' && o.lrSchedule !== 'cosine') throw new Error(`e2e: --lr-schedule must be step or cosine, got '${o.lrSchedule}'`);
+  for (const k of ['patternEpoch', 'hardPruneEpoch']) {
+    if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k] >= 0 && o[k] < o.epochs)) throw new Error(`e2e: --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be an epoch in [0, ${o.epochs})`);
+  }
+  if (o.rows) {
+    if (!o.rows.every((r) => [1, 2, 3, 4, 5, 6].includes(r))) throw new Error('e2e: --rows takes numbers 1..6');
+    if (o.rows.includes(3) && !o.rows.includes(1)) throw new Error('e2e: row 3 (prune after training) needs row 1');
+    if (o.rows.some((r) => r >= 5)) o.ablations = true;
+  } else {
+    o.rows = o.ablations ? [1, 2, 3, 4, 5, 6] : [1, 2, 3, 4];
+  }
   return o;
 }
 
@@ -81,13 +100,20 @@ async function run(opts) {
   const seed = 1;
   const trainSrc = batchSource(trainSet, {batchSize: o.batch, augment: true, seed, limit: o.subset});
   const testSrc = batchSource(testSet, {batchSize: 256, shuffle: false, limit: o.testSubset});
-  const ctOptions = {targetCompression: o.targetCompression, librarySize: 8, patternSize: 4, importanceWindow: o.importanceWindow, groupLassoLambda: 2e-4};
-  const schedule = defaultSchedule(o.epochs);
+  const scheduleOverrides = {};
+  if (o.patternEpoch !== undefined) scheduleOverrides.patternEpoch = o.patternEpoch;
+  if (o.hardPruneEpoch !== undefined) scheduleOverrides.hardPruneEpoch = o.hardPruneEpoch;
+  const ctOptions = {targetCompression: o.targetCompression, librarySize: 8, patternSize: 4, importanceWindow: o.importanceWindow,
+    groupLassoLambda: 2e-4, schedule: scheduleOverrides};
+  const schedule = defaultSchedule(o.epochs, scheduleOverrides);
+  // The same LR curve for every row; the prune-after row's retraining follows its tail.
+  const lrAt = (e) => o.lrSchedule === 'cosine' ? 0.5 * lr * (1 + Math.cos((Math.PI * e) / o.epochs)) : learningRateAt(schedule, lr, e);
   const sparseEpochs = o.epochs - schedule.hardPruneEpoch;
   console.log(`e2e: ${o.model} on CIFAR-10, ${trainSrc.size} training / ${testSrc.size} test images, ${o.epochs} epochs, batch ${o.batch}; ` +
     `clicktrain ${info.isa}, ${info.threads} threads`);
   console.log(`ClickTrain schedule: patterns at epoch ${schedule.patternEpoch}, hard prune at ${schedule.hardPruneEpoch} ` +
-    `(${sparseEpochs} sparse epochs), LR x0.1 at ${schedule.lrDecayEpochs.join(', ')}; target ${o.targetCompression}x, 8 patterns of 4`);
+    `(${sparseEpochs} sparse epochs), LR ${o.lrSchedule === 'cosine' ? 'cosine from ' + lr : 'x0.1 at ' + schedule.lrDecayEpochs.join(', ')}; ` +
+    `target ${o.targetCompression}x, 8 patterns of 4; rows ${o.rows.join(', ')}`);
   const newModel = () => buildModel(o.model, {seed, inputShape: [32, 32, 3], numClasses: 10});
   const sumSec = (h) => h.reduce((a, r) => a + r.seconds, 0);
   const curve = (h, offset = 0) => {
@@ -102,16 +128,20 @@ async function run(opts) {
 
   // 1. dense
   setSparseKernelsEnabled(true);
-  console.log('\n1. dense training');
-  const dense = newModel();
-  const r1 = await train({model: dense, optimizer: 'momentum', learningRate: lr, weightDecay: wd, epochs: o.epochs, train: trainSrc,
-    validation: testSrc, clickTrain: false, seed, onEpochEnd: log('dense')});
-  const denseSec = sumSec(r1.history);
-  rows.push({method: '1 dense', dense: denseSec, patterns: 0, soft: 0, hard: 0, prune: 0, total: denseSec,
-    acc: r1.history[r1.history.length - 1].valAcc, compression: 1});
-  curves.push({name: 'dense', points: curve(r1.history)});
+  let dense = null, r1 = null, denseSec = 0;
+  if (o.rows.includes(1)) {
+    console.log('\n1. dense training');
+    dense = newModel();
+    r1 = await train({model: dense, optimizer: 'momentum', learningRate: lr, lrSchedule: lrAt, weightDecay: wd, epochs: o.epochs,
+      train: trainSrc, validation: testSrc, clickTrain: false, seed, onEpochEnd: log('dense')});
+    denseSec = sumSec(r1.history);
+    rows.push({method: '1 dense', dense: denseSec, patterns: 0, soft: 0, hard: 0, prune: 0, total: denseSec,
+      acc: r1.history[r1.history.length - 1].valAcc, compression: 1});
+    curves.push({name: 'dense', points: curve(r1.history)});
+  }
 
   // 3. prune after training (continues row 1's model)
+  if (o.rows.includes(3)) {
   console.log('\n3. prune-after-training: magnitude pruning of the dense model, then sparse retraining');
   const tPrune = Date.now();
   const ctrl = new ClickTrainController(dense, {...ctOptions, epochs: sparseEpochs,
@@ -123,7 +153,7 @@ async function run(opts) {
   const c3a = snapshotCalls();
   const r3 = await train({model: dense, optimizer: 'momentum', learningRate: lr, weightDecay: wd, epochs: sparseEpochs, train: trainSrc,
     validation: testSrc, clickTrain: false, seed: seed + 1,
-    lrSchedule: (e) => learningRateAt(schedule, lr, schedule.hardPruneEpoch + e),
+    lrSchedule: (e) => lrAt(schedule.hardPruneEpoch + e),
     onBatchEnd: (b) => ctrl.afterOptimizerStep(b.lr), onEpochEnd: log('prune-after')});
   const retrainSec = sumSec(r3.history);
   const s3 = ctrl.summary();
@@ -132,21 +162,20 @@ async function run(opts) {
     sparseCalls: diffCalls(c3a, snapshotCalls())});
   curves.push({name: 'prune after training', points: [...curve(r1.history), ...curve(r3.history, denseSec + pruneSec)]});
   ctrl.dispose();
-  dense.dispose();
+  }
+  if (dense) dense.dispose();
 
   // 2. and 4. ClickTrain with and without the sparse kernels; with --ablations also 5. a fixed
   // pattern library and 6. one-batch importance (the reference's), both with the sparse kernels.
-  const variants = [['2 ClickTrain', true, {}], ['4 ClickTrain, sparse kernels off', false, {}]];
-  if (o.ablations) {
-    variants.push(['5 ClickTrain, fixed 8-pattern library', true, {fixedLibrary: 'fixed8'}]);
-    variants.push(['6 ClickTrain, one-batch importance', true, {importanceWindow: 1}]);
-  }
+  const variants = [[2, '2 ClickTrain', true, {}], [4, '4 ClickTrain, sparse kernels off', false, {}],
+    [5, '5 ClickTrain, fixed 8-pattern library', true, {fixedLibrary: 'fixed8'}],
+    [6, '6 ClickTrain, one-batch importance', true, {importanceWindow: 1}]].filter((v) => o.rows.includes(v[0])).map((v) => v.slice(1));
   for (const [label, sparseOn, extra] of variants) {
     console.log(`\n${label}`);
     setSparseKernelsEnabled(sparseOn);
     const m = newModel();
     const c0 = snapshotCalls();
-    const r = await train({model: m, optimizer: 'momentum', learningRate: lr, weightDecay: wd, epochs: o.epochs, train: trainSrc,
+    const r = await train({model: m, optimizer: 'momentum', learningRate: lr, lrSchedule: lrAt, weightDecay: wd, epochs: o.epochs, train: trainSrc,
       validation: testSrc, clickTrain: {...ctOptions, ...extra}, seed, onEpochEnd: log(label.split(' ')[0])});
     const s = r.controller.summary();
     const ps = {dense: 0, patterns: 0, soft: 0, hard: 0};
@@ -165,8 +194,8 @@ async function run(opts) {
   const d = byName('1'), c = byName('2'), p = byName('3'), n = byName('4');
   rows.sort((a, b) => a.method.localeCompare(b.method));
   for (const r of rows) {
-    r.vsDense = r.total / d.total;
-    r.accDelta = 100 * (r.acc - d.acc);
+    r.vsDense = d ? r.total / d.total : NaN;
+    r.accDelta = d ? 100 * (r.acc - d.acc) : NaN;
   }
   console.log('\nTraining seconds per phase (evaluation excluded); accuracy on the test subset');
   printTable(rows.map((r) => ({...r, accPct: 100 * r.acc})), [
@@ -174,22 +203,27 @@ async function run(opts) {
     ['hard', 'sparse s', 1], ['total', 'total s', 1], ['vsDense', 'x dense', 2], ['accPct', 'test acc %', 2], ['accDelta', 'vs dense pt', 2],
     ['compression', 'conv compr', 2],
   ]);
-  const speedups = {
-    clickTrainVsDense: c.total / d.total,
-    pruneAfterVsClickTrain: p.total / c.total,
-    sparseOffVsOn: n.total / c.total,
-    sparsePhaseOffVsOn: n.hard / Math.max(1e-9, c.hard),
-  };
-  console.log(`\nClickTrain time / dense time: ${speedups.clickTrainVsDense.toFixed(2)}x (claim: <= 1.0x at >= 8x compression, accuracy within 1 point: ` +
-    `${(100 * (c.acc - d.acc)).toFixed(2)} points, ${c.compression.toFixed(2)}x)`);
-  console.log(`prune-after-training time / ClickTrain time: ${speedups.pruneAfterVsClickTrain.toFixed(2)}x (claim: up to 2.3x)`);
-  console.log(`ClickTrain with sparse kernels off / on: ${speedups.sparseOffVsOn.toFixed(2)}x overall, ${speedups.sparsePhaseOffVsOn.toFixed(2)}x in the sparse phase` +
-    ` (sparse kernel calls with them on: ${JSON.stringify(c.sparseCalls)}; layers frozen: ${c.sparseFrozen})`);
+  const speedups = {};
+  if (c && d) {
+    speedups.clickTrainVsDense = c.total / d.total;
+    console.log(`\nClickTrain time / dense time: ${speedups.clickTrainVsDense.toFixed(2)}x (claim: <= 1.0x at >= 8x compression, accuracy within 1 point: ` +
+      `${(100 * (c.acc - d.acc)).toFixed(2)} points, ${c.compression.toFixed(2)}x)`);
+  }
+  if (c && p) {
+    speedups.pruneAfterVsClickTrain = p.total / c.total;
+    console.log(`prune-after-training time / ClickTrain time: ${speedups.pruneAfterVsClickTrain.toFixed(2)}x (claim: up to 2.3x)`);
+  }
+  if (c && n) {
+    speedups.sparseOffVsOn = n.total / c.total;
+    speedups.sparsePhaseOffVsOn = n.hard / Math.max(1e-9, c.hard);
+    console.log(`ClickTrain with sparse kernels off / on: ${speedups.sparseOffVsOn.toFixed(2)}x overall, ${speedups.sparsePhaseOffVsOn.toFixed(2)}x in the sparse phase` +
+      ` (sparse kernel calls with them on: ${JSON.stringify(c.sparseCalls)}; layers frozen: ${c.sparseFrozen})`);
+  }
 
   const svg = lineChart({
     title: `Test accuracy vs training time: ${o.model}, CIFAR-10 ${trainSrc.size} images, ${o.epochs} epochs`,
     xLabel: 'training wall time (s, evaluation excluded)', yLabel: 'test accuracy', yPercent: true, width: 900, height: 480,
-    series: curves.map((cv, i) => ({...cv, dashed: i === 3})), xMin: 0,
+    series: curves.map((cv) => ({...cv, dashed: cv.name.includes('sparse kernels off')})), xMin: 0,
   });
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, {recursive: true});
@@ -198,7 +232,7 @@ async function run(opts) {
   console.log(`wrote ${path.relative(root, svgFile)}`);
   console.log('\nMarkdown:\n| method | dense s | patterns+soft s | prune s | sparse s | total s | x dense | test acc | conv compression |\n|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.method} | ${r.dense.toFixed(0)} | ${(r.patterns + r.soft).toFixed(0)} | ${r.prune.toFixed(1)} | ${r.hard.toFixed(0)} | ${r.total.toFixed(0)} | ${r.vsDense.toFixed(2)} | ${(100 * r.acc).toFixed(2)}% | ${r.compression.toFixed(2)}x |`);
+    console.log(`| ${r.method} | ${r.dense.toFixed(0)} | ${(r.patterns + r.soft).toFixed(0)} | ${r.prune.toFixed(1)} | ${r.hard.toFixed(0)} | ${r.total.toFixed(0)} | ${d ? r.vsDense.toFixed(2) : '-'} | ${(100 * r.acc).toFixed(2)}% | ${r.compression.toFixed(2)}x |`);
   }
   return {machine: machine(), config: {...o, trainImages: trainSrc.size, testImages: testSrc.size, schedule, sparseEpochs}, rows, speedups, curves, svg: path.relative(root, svgFile)};
 }

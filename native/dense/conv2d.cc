@@ -104,15 +104,23 @@ int64_t TileRows(int64_t M, int64_t K, int threads) {
   return std::max<int64_t>(1, rows);
 }
 
-float* TileScratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) {
-    buf.clear();
-    buf.shrink_to_fit();
-    buf.resize(n);
+// Per-thread scratch that grows and is kept. A fresh multi-MiB buffer per call is mmap'd and
+// page-faulted in again every time (about 2 ms per 10 MiB here, as much as a small layer's GEMM).
+// One slot per concurrent use on a thread: backprop-input holds the rotated filter while the
+// forward conv it calls uses the column slot.
+enum ScratchSlot { kTileSlot, kColSlot, kFilterSlot, kPartsSlot, kNumSlots };
+float* Scratch(ScratchSlot slot, int64_t n) {
+  thread_local std::vector<float> buf[kNumSlots];
+  std::vector<float>& b = buf[slot];
+  const size_t want = static_cast<size_t>(std::max<int64_t>(n, 1));
+  if (b.size() < want) {
+    b.clear();
+    b.shrink_to_fit();
+    b.resize(want);
   }
-  return buf.data();
+  return b.data();
 }
+float* TileScratch(size_t n) { return Scratch(kTileSlot, static_cast<int64_t>(n)); }
 
 bool IsPointwise(const Conv2DParams& p) {
   return p.filter_h == 1 && p.filter_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
@@ -125,10 +133,6 @@ int64_t ChunkRows(int64_t total_rows, int64_t row_floats, int64_t min_rows) {
   rows = std::max(rows, min_rows);
   rows = std::min(rows, std::max<int64_t>(1, kColMaxFloats / row_floats));
   return std::max<int64_t>(1, std::min(rows, total_rows));
-}
-
-std::unique_ptr<float[]> AllocFloats(int64_t n) {
-  return std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
 
 void ZeroParallel(float* data, int64_t n) {
@@ -210,11 +214,11 @@ void ConvForwardImpl(const Conv2DParams& p, const float* x, const float* filter,
     return;
   }
   const int64_t chunk = ChunkRows(M, K, 64);
-  auto col = AllocFloats(K > 0 ? chunk * K : 1);
+  float* col = Scratch(kColSlot, K > 0 ? chunk * K : 1);
   for (int64_t r0 = 0; r0 < M; r0 += chunk) {
     const int64_t rows = std::min(chunk, M - r0);
-    Im2Col(p, x, r0, r0 + rows, col.get());
-    Sgemm(false, false, rows, N, K, 1.f, col.get(), std::max<int64_t>(K, 1), filter, N, 0.f,
+    Im2Col(p, x, r0, r0 + rows, col);
+    Sgemm(false, false, rows, N, K, 1.f, col, std::max<int64_t>(K, 1), filter, N, 0.f,
           y + r0 * N, N);
     if (ep) Epi(*ep, rows, N, y + r0 * N);
   }
@@ -267,15 +271,21 @@ void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* fi
     q.dilation_w = p.dilation_w;
     q.pad_top = (fh - 1) * p.dilation_h - p.pad_top;
     q.pad_left = (fw - 1) * p.dilation_w - p.pad_left;
-    auto wrot = AllocFloats(p.FilterSize());
-    float* wr = wrot.get();
+    float* wr = Scratch(kFilterSlot, p.FilterSize());
     AuxFor(fh * fw, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t kh = t / fw, kw = t % fw;
         const float* src = filter + ((fh - 1 - kh) * fw + (fw - 1 - kw)) * in_c * out_c;
         float* dst = wr + t * out_c * in_c;
-        for (int64_t ic = 0; ic < in_c; ++ic)
-          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc * in_c + ic] = src[ic * out_c + oc];
+        // Tiled transpose: the naive loop's strided writes missed cache on every element and took
+        // longer than the GEMM itself for 512x512 taps on small images.
+        constexpr int64_t kTile = 16;
+        for (int64_t i0 = 0; i0 < in_c; i0 += kTile)
+          for (int64_t o0 = 0; o0 < out_c; o0 += kTile) {
+            const int64_t i1 = std::min(in_c, i0 + kTile), o1 = std::min(out_c, o0 + kTile);
+            for (int64_t oc = o0; oc < o1; ++oc)
+              for (int64_t ic = i0; ic < i1; ++ic) dst[oc * in_c + ic] = src[ic * out_c + oc];
+          }
       }
     });
     ConvForwardImpl(q, dy, wr, nullptr, dx);
@@ -287,13 +297,13 @@ void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* fi
   ZeroParallel(dx, dx_size);
   const int64_t img_rows = p.batch * p.out_h;
   const int64_t chunk = ChunkRows(img_rows, p.out_w * K, 1);
-  auto dcol = AllocFloats(chunk * p.out_w * K);
+  float* dcol = Scratch(kColSlot, chunk * p.out_w * K);
   std::vector<int64_t> targets;  // b * in_h + ih of the dx rows a chunk touches
   for (int64_t g0 = 0; g0 < img_rows; g0 += chunk) {
     const int64_t g1 = std::min(img_rows, g0 + chunk);
     const int64_t rows = (g1 - g0) * p.out_w;
     Sgemm(false, true, rows, K, out_c, 1.f, dy + g0 * p.out_w * out_c, out_c, filter, out_c, 0.f,
-          dcol.get(), K);
+          dcol, K);
     targets.clear();
     for (int64_t b = g0 / p.out_h; b <= (g1 - 1) / p.out_h; ++b) {
       const int64_t oh_lo = std::max(g0, b * p.out_h) - b * p.out_h;
@@ -303,7 +313,7 @@ void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* fi
           p.in_h, (oh_hi - 1) * p.stride_h - p.pad_top + (fh - 1) * p.dilation_h + 1);
       for (int64_t ih = ih_lo; ih < ih_hi; ++ih) targets.push_back(b * p.in_h + ih);
     }
-    const float* dc = dcol.get();
+    const float* dc = dcol;
     AuxFor(static_cast<int64_t>(targets.size()), 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = targets[t] / p.in_h, ih = targets[t] % p.in_h;
@@ -354,10 +364,9 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     const int threads = NumThreads();
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, M / 64));
     const int64_t tile = TileRows((M + parts - 1) / parts, K, 1);
-    std::unique_ptr<float[]> extra;
-    if (parts > 1) extra = AllocFloats((parts - 1) * fsize);
+    float* extra = parts > 1 ? Scratch(kPartsSlot, (parts - 1) * fsize) : nullptr;
     ParallelTasks(parts, [&](int64_t part, int) {
-      float* acc = part == 0 ? dfilter : extra.get() + (part - 1) * fsize;
+      float* acc = part == 0 ? dfilter : extra + (part - 1) * fsize;
       const int64_t b = M * part / parts, e = M * (part + 1) / parts;
       float* col = TileScratch(static_cast<size_t>(std::min(tile, e - b) * K));
       for (int64_t r0 = b; r0 < e; r0 += tile) {
@@ -369,7 +378,7 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     if (parts > 1) {
       ParallelFor(fsize, 4096, [&](int64_t i0, int64_t i1) {
         for (int64_t part = 1; part < parts; ++part) {
-          const float* a = extra.get() + (part - 1) * fsize;
+          const float* a = extra + (part - 1) * fsize;
           for (int64_t i = i0; i < i1; ++i) dfilter[i] += a[i];
         }
       });
@@ -377,11 +386,11 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     return;
   }
   const int64_t chunk = ChunkRows(M, K, 64);
-  auto col = AllocFloats(chunk * K);
+  float* col = Scratch(kColSlot, chunk * K);
   for (int64_t r0 = 0; r0 < M; r0 += chunk) {
     const int64_t rows = std::min(chunk, M - r0);
-    Im2Col(p, x, r0, r0 + rows, col.get());
-    Sgemm(true, false, K, N, rows, 1.f, col.get(), K, dy + r0 * N, N, r0 == 0 ? 0.f : 1.f,
+    Im2Col(p, x, r0, r0 + rows, col);
+    Sgemm(true, false, K, N, rows, 1.f, col, K, dy + r0 * N, N, r0 == 0 ? 0.f : 1.f,
           dfilter, N);
   }
 }

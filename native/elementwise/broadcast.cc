@@ -15,6 +15,7 @@ namespace {
 
 using elementwise::AccumulateRowFn;
 using elementwise::BinaryRowFn;
+using elementwise::BinaryRowsFn;
 using elementwise::ReduceRunFn;
 
 constexpr int kMaxRank = 8;
@@ -91,7 +92,22 @@ void BinaryBroadcast(BinaryOp op, const std::vector<int64_t>& a_shape, const flo
   }
   const int64_t inner = cd[n - 1];
   const int64_t ia = ca[n - 1], ib = cb[n - 1];  // each 0 or 1 after collapsing
+  if (n == 1) {
+    // One flat run (same shapes, or a scalar operand): split it across threads.
+    ParallelFor(inner, kGrainElements, [&](int64_t i0, int64_t i1) {
+      row_fn(op, i1 - i0, a + i0 * ia, ia, b + i0 * ib, ib, out + i0);
+    });
+    return;
+  }
   const int64_t rows = total / inner;
+  if (n == 2) {
+    // Rows with constant strides (e.g. NHWC against a [C] vector): whole blocks per call.
+    BinaryRowsFn rows_fn = UseAvx2() ? elementwise::BinaryRowsAvx2 : elementwise::BinaryRowsGeneric;
+    ParallelFor(rows, std::max<int64_t>(1, kGrainElements / inner), [&](int64_t r0, int64_t r1) {
+      rows_fn(op, r1 - r0, inner, a + r0 * ca[0], ca[0], ia, b + r0 * cb[0], cb[0], ib, out + r0 * inner);
+    });
+    return;
+  }
   ParallelFor(rows, std::max<int64_t>(1, kGrainElements / inner), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t oa = RowOffset(r, cd, ca, n - 1), ob = RowOffset(r, cd, cb, n - 1);

@@ -1,6 +1,7 @@
 // Element-wise, reduction and layout kernels vs straightforward float64 loops on random shapes,
 // both ISA paths and 1 and 2 threads, outputs poisoned with NaN.
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -46,6 +47,33 @@ std::vector<int64_t> Unravel(int64_t i, const std::vector<int64_t>& shape) {
   return idx;
 }
 
+double BinaryRef(BinaryOp op, double x, double y) {
+  switch (op) {
+    case BinaryOp::kAdd: return x + y;
+    case BinaryOp::kSub: return x - y;
+    case BinaryOp::kMul: return x * y;
+    case BinaryOp::kDiv: return x / y;
+    case BinaryOp::kMax: return std::max(x, y);
+    case BinaryOp::kMin: return std::min(x, y);
+    case BinaryOp::kSquaredDiff: return (x - y) * (x - y);
+  }
+  return 0;
+}
+
+void CheckBinary(Runner& t, BinaryOp op, const std::vector<int64_t>& out_shape,
+                 const std::vector<int64_t>& as, const std::vector<int64_t>& bs, const std::string& what) {
+  auto a = RandomVector(Size(as)), b = RandomVector(Size(bs), 0.5f, 2.f);  // b away from 0 for kDiv
+  const int64_t n = Size(out_shape);
+  auto got = Poisoned(n);
+  BinaryBroadcast(op, as, a.data(), bs, b.data(), out_shape, got.data());
+  std::vector<double> ref(n);
+  for (int64_t i = 0; i < n; ++i) {
+    auto idx = Unravel(i, out_shape);
+    ref[i] = BinaryRef(op, a[BroadcastIndex(as, idx)], b[BroadcastIndex(bs, idx)]);
+  }
+  t.CheckClose(MaxRelError(got, ref), 1e-6, what + " op " + std::to_string(static_cast<int>(op)));
+}
+
 void TestBinary(Runner& t) {
   const int rank = RandInt(0, 5);
   auto out_shape = RandomShape(rank);
@@ -54,17 +82,22 @@ void TestBinary(Runner& t) {
     for (auto& d : s) if (RandInt(0, 3) == 0) d = 1;
     return s;
   };
-  auto as = operand(), bs = operand();
-  auto a = RandomVector(Size(as)), b = RandomVector(Size(bs));
-  const int64_t n = Size(out_shape);
-  auto got = Poisoned(n);
-  BinaryBroadcast(BinaryOp::kMul, as, a.data(), bs, b.data(), out_shape, got.data());
-  std::vector<double> ref(n);
-  for (int64_t i = 0; i < n; ++i) {
-    auto idx = Unravel(i, out_shape);
-    ref[i] = double(a[BroadcastIndex(as, idx)]) * b[BroadcastIndex(bs, idx)];
-  }
-  t.CheckClose(MaxRelError(got, ref), 1e-6, "broadcast multiply rank " + std::to_string(rank));
+  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 6));
+  CheckBinary(t, op, out_shape, operand(), operand(), "broadcast rank " + std::to_string(rank));
+}
+
+// Shapes large enough to split across threads, in the layouts a training step produces: same
+// shape (one flat run), NHWC against [C] and [1,1,1,C] (rows of C), a scalar, and a middle-axis
+// broadcast (the general strided path). Channel counts are not multiples of the SIMD width.
+void TestBinaryLarge(Runner& t) {
+  const int64_t n = RandInt(1, 9), h = RandInt(5, 40), w = RandInt(5, 40), c = RandInt(1, 70);
+  const std::vector<int64_t> x = {n, h, w, c};
+  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 6));
+  CheckBinary(t, op, x, x, x, "large same-shape");
+  CheckBinary(t, op, x, x, {c}, "large NHWC op [C]");
+  CheckBinary(t, op, x, {1, 1, 1, c}, x, "large [1,1,1,C] op NHWC");
+  CheckBinary(t, op, x, {}, x, "large scalar op NHWC");
+  CheckBinary(t, op, x, x, {n, 1, w, c}, "large NHWC op [N,1,W,C]");
 }
 
 void TestReduce(Runner& t) {
@@ -137,6 +170,7 @@ int main() {
       SetNumThreads(threads);
       for (int i = 0; i < 40; ++i) {
         TestBinary(t);
+        if (i % 4 == 0) TestBinaryLarge(t);
         TestReduce(t);
         TestLayout(t);
       }

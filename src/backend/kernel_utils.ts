@@ -39,11 +39,12 @@ export function nativeKernel(
 // Tests set CLICKTRAIN_POISON_OUTPUTS=1 so an element a native kernel fails to write shows as NaN.
 const POISON = process.env.CLICKTRAIN_POISON_OUTPUTS === '1';
 
-/** Output tensor: allocate a Float32Array the addon fills, then hand it to the backend. */
+/** Output tensor: a Float32Array (possibly recycled, see backend.ts) the addon fills, then hands
+ * to the backend. The kernel must write every element. */
 export function output(backend: ClickTrainBackend, shape: number[]) {
-  const values = new Float32Array(util.sizeFromShape(shape));
+  const values = backend.allocOutput(util.sizeFromShape(shape));
   if (POISON) values.fill(NaN);
-  return {values, info: () => backend.makeTensorInfo(shape, 'float32', values)};
+  return {values, info: (): TensorInfo => backend.writeOutput(values, shape)};
 }
 
 const ACTIVATIONS: {[name: string]: number} = {
