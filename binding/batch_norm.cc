@@ -38,8 +38,36 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// batchNormGrad(rows, channels, x, dy, mean, variance, scale|null, epsilon,
+//               dx, dmean, dvariance, dscale, doffset)
+Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const int64_t kMax = int64_t(1) << 34;
+  int64_t rows = ArgInt(info, 0, "rows", 0, kMax), channels = ArgInt(info, 1, "channels", 0, kMax);
+  const int64_t total = CheckedProduct(env, {rows, channels}, "x");
+  auto x = ArgSizedFloat32(info, 2, "x", total);
+  auto dy = ArgSizedFloat32(info, 3, "dy", total);
+  auto mean = ArgSizedFloat32(info, 4, "mean", channels);
+  auto variance = ArgSizedFloat32(info, 5, "variance", channels);
+  int64_t scale_len = 0;
+  const float* scale = ArgOptionalFloat32(info, 6, "scale", &scale_len);
+  if (scale && scale_len != channels)
+    throw Napi::RangeError::New(env, "clicktrain: batchNormGrad scale must have one value per channel");
+  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  auto dx = ArgSizedFloat32(info, 8, "dx", total);
+  auto dmean = ArgSizedFloat32(info, 9, "dmean", channels);
+  auto dvariance = ArgSizedFloat32(info, 10, "dvariance", channels);
+  auto dscale = ArgSizedFloat32(info, 11, "dscale", channels);
+  auto doffset = ArgSizedFloat32(info, 12, "doffset", channels);
+  clicktrain::BatchNormBackward(rows, channels, x.Data(), dy.Data(), mean.Data(), variance.Data(),
+                                scale, epsilon,
+                                {dx.Data(), dmean.Data(), dvariance.Data(), dscale.Data(), doffset.Data()});
+  return env.Undefined();
+}
+
 }  // namespace
 
 CLICKTRAIN_EXPORT("batchNorm", BatchNorm);
+CLICKTRAIN_EXPORT("batchNormGrad", BatchNormGrad);
 
 }  // namespace clicktrain_binding

@@ -44,4 +44,63 @@ void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, 
   });
 }
 
+void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
+                       const float* mean, const float* variance, const float* scale,
+                       float epsilon, const BatchNormGrads& g) {
+  if (channels <= 0) return;
+  const size_t C = static_cast<size_t>(channels);
+  std::vector<double> r(C);
+  std::vector<float> dx_mul(C);
+  for (size_t c = 0; c < C; ++c) {
+    r[c] = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
+    dx_mul[c] = static_cast<float>(r[c] * (scale ? scale[c] : 1.f));
+  }
+  // Contiguous row ranges, one partial (sum dy, sum dy*(x-mean)) per range.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / channels);
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), rows / grain));
+  std::vector<double> partial(static_cast<size_t>(parts) * 2 * C, 0.0);
+  const float* dm = dx_mul.data();
+  ParallelTasks(parts, [&](int64_t part, int) {
+    double* sdy = partial.data() + part * 2 * C;
+    double* sdyx = sdy + C;
+    const int64_t b = rows * part / parts, e = rows * (part + 1) / parts;
+    // Float accumulators per block of rows keep the inner loop vectorised; the block sums go to
+    // double so long reductions stay accurate.
+    constexpr int64_t kBlock = 64;
+    std::vector<float> fdy(C), fdyx(C);
+    for (int64_t r0 = b; r0 < e; r0 += kBlock) {
+      std::fill(fdy.begin(), fdy.end(), 0.f);
+      std::fill(fdyx.begin(), fdyx.end(), 0.f);
+      const int64_t r1 = std::min(e, r0 + kBlock);
+      for (int64_t row = r0; row < r1; ++row) {
+        const float* xr = x + row * channels;
+        const float* dyr = dy + row * channels;
+        float* dxr = g.dx + row * channels;
+        for (int64_t c = 0; c < channels; ++c) {
+          const float d = dyr[c];
+          fdy[c] += d;
+          fdyx[c] += d * (xr[c] - mean[c]);
+          dxr[c] = d * dm[c];
+        }
+      }
+      for (size_t c = 0; c < C; ++c) {
+        sdy[c] += fdy[c];
+        sdyx[c] += fdyx[c];
+      }
+    }
+  });
+  for (size_t c = 0; c < C; ++c) {
+    double sdy = 0, sdyx = 0;
+    for (int64_t part = 0; part < parts; ++part) {
+      sdy += partial[part * 2 * C + c];
+      sdyx += partial[part * 2 * C + C + c];
+    }
+    const double s = scale ? scale[c] : 1.0;
+    g.dmean[c] = static_cast<float>(-r[c] * s * sdy);
+    g.dvariance[c] = static_cast<float>(-0.5 * r[c] * r[c] * r[c] * s * sdyx);
+    g.dscale[c] = static_cast<float>(r[c] * sdyx);
+    g.doffset[c] = static_cast<float>(sdy);
+  }
+}
+
 }  // namespace clicktrain

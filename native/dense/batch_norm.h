@@ -21,4 +21,22 @@ struct BatchNormArgs {
 void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, const float* x,
                         float* y);
 
+// Gradients of FusedBatchNorm with respect to each of its inputs, as tfjs defines them (mean and
+// variance are inputs there: their gradients flow on to the moments that produced them). All
+// parameters have `channels` values; scale may be nullptr (scale 1). One pass over x and dy:
+//   dx = dy * scale * r                      (r = 1 / sqrt(variance + epsilon))
+//   dmean = -r * scale * sum(dy)             dvariance = -r^3 / 2 * scale * sum(dy * (x - mean))
+//   dscale = r * sum(dy * (x - mean))        doffset = sum(dy)
+// Sums accumulate in double per thread and combine in a fixed order (deterministic).
+struct BatchNormGrads {
+  float* dx;         // rows * channels
+  float* dmean;      // channels each
+  float* dvariance;
+  float* dscale;
+  float* doffset;
+};
+void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
+                       const float* mean, const float* variance, const float* scale,
+                       float epsilon, const BatchNormGrads& g);
+
 }  // namespace clicktrain

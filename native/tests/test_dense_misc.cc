@@ -1,5 +1,6 @@
-// ApplyEpilogue (every activation, per-channel / scalar bias and prelu) and BatchNormInference
-// (per-channel, broadcast and absent parameters) vs float64, 1 and 2 threads.
+// ApplyEpilogue (every activation, per-channel / scalar bias and prelu), BatchNormInference
+// (per-channel, broadcast and absent parameters) and BatchNormBackward (with and without scale)
+// vs float64, 1 and 2 threads.
 #include <string>
 #include <vector>
 
@@ -10,6 +11,47 @@
 
 using namespace clicktrain;
 using namespace clicktrain_test;
+
+namespace {
+
+void TestBatchNormBackward(Runner& r, int64_t rows, int64_t ch, bool with_scale) {
+  auto x = RandomVector(static_cast<size_t>(rows * ch), -3.f, 3.f);
+  auto dy = RandomVector(x.size());
+  auto mean = RandomVector(static_cast<size_t>(ch));
+  auto var = RandomVector(static_cast<size_t>(ch), 0.1f, 2.f);
+  auto scale = RandomVector(static_cast<size_t>(ch), -2.f, 2.f);
+  const float eps = 0.001f;
+  std::vector<double> rdx(x.size()), rdm(ch), rdv(ch), rds(ch), rdo(ch);
+  for (int64_t c = 0; c < ch; ++c) {
+    const double rs = 1.0 / std::sqrt(double(var[c]) + eps), s = with_scale ? scale[c] : 1.0;
+    double sdy = 0, sdyx = 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      const double d = dy[i * ch + c], xm = double(x[i * ch + c]) - mean[c];
+      sdy += d;
+      sdyx += d * xm;
+      rdx[i * ch + c] = d * s * rs;
+    }
+    rdm[c] = -rs * s * sdy;
+    rdv[c] = -0.5 * rs * rs * rs * s * sdyx;
+    rds[c] = rs * sdyx;
+    rdo[c] = sdy;
+  }
+  auto dx = Poisoned(x.size()), dm = Poisoned(ch), dv = Poisoned(ch), ds = Poisoned(ch), dof = Poisoned(ch);
+  BatchNormBackward(rows, ch, x.data(), dy.data(), mean.data(), var.data(),
+                    with_scale ? scale.data() : nullptr, eps,
+                    {dx.data(), dm.data(), dv.data(), ds.data(), dof.data()});
+  const std::string what = " thr=" + std::to_string(NumThreads()) + " rows=" + std::to_string(rows) +
+                           " ch=" + std::to_string(ch) + (with_scale ? " scale" : " no-scale");
+  // Sums over rows: error grows with the row count (float accumulation in blocks of 64).
+  const double tol = 1e-5;
+  r.CheckClose(MaxRelError(dx, rdx), 1e-6, "batchnorm backward dx" + what);
+  r.CheckClose(MaxRelError(dm, rdm), tol, "batchnorm backward dmean" + what);
+  r.CheckClose(MaxRelError(dv, rdv), tol, "batchnorm backward dvariance" + what);
+  r.CheckClose(MaxRelError(ds, rds), tol, "batchnorm backward dscale" + what);
+  r.CheckClose(MaxRelError(dof, rdo), tol, "batchnorm backward doffset" + what);
+}
+
+}  // namespace
 
 int main() {
   Runner r;
@@ -69,6 +111,13 @@ int main() {
                      "batchnorm thr=" + std::to_string(threads) + " rows=" + std::to_string(rows) +
                          " ch=" + std::to_string(ch));
       }
+    }
+  }
+  for (int threads : {1, 2}) {
+    SetNumThreads(threads);
+    for (int t = 0; t < 12; ++t) {
+      const int64_t rows = t == 0 ? 1 : t == 1 ? 40000 : RandInt(1, 3000), ch = RandInt(1, 37);
+      TestBatchNormBackward(r, rows, ch, t % 2 == 0);
     }
   }
   r.Expect([] { ApplyEpilogue(Epilogue{}, 0, 5, nullptr); BatchNormInference(BatchNormArgs{}, 0, 3, nullptr, nullptr); },

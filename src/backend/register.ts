@@ -9,7 +9,9 @@ import {getKernelsForBackend, registerBackend, registerKernel} from '@tensorflow
 
 import {addon} from '../native/addon';
 import {BACKEND_NAME, ClickTrainBackend} from './backend';
+import {registerNativeGradients} from './gradients';
 import {nativeKernelConfigs} from './kernels';
+import {fusedBatchNormGradConfig} from './kernels/FusedBatchNormGrad';
 
 let registered = false;
 
@@ -21,9 +23,12 @@ export function registerClickTrainBackend(priority = 3): void {
     if (!native.has(k.kernelName)) registerKernel({...k, backendName: BACKEND_NAME});
   }
   for (const k of nativeKernelConfigs) registerKernel(k);
+  registerKernel(fusedBatchNormGradConfig);  // runs only through the gradient override
+  registerNativeGradients();
   // The factory loads the addon, so a missing build surfaces as a clear error at setBackend.
   registerBackend(BACKEND_NAME, () => {
     addon();
+    registerNativeGradients();
     return new ClickTrainBackend();
   }, priority);
 }

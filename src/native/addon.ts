@@ -50,6 +50,9 @@ export interface Addon {
   batchNorm(rows: number, channels: number, x: Float32Array, y: Float32Array, mean: Float32Array,
             variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull,
             epsilon: number): void;
+  batchNormGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array, mean: Float32Array,
+                variance: Float32Array, scale: Float32OrNull, epsilon: number, dx: Float32Array,
+                dmean: Float32Array, dvariance: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
   binaryOp(op: number, aShape: number[], a: Float32Array, bShape: number[], b: Float32Array,
            outShape: number[], out: Float32Array): void;
   reduce(op: number, shape: number[], axes: number[], x: Float32Array, out: Float32Array): void;
