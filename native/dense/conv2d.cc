@@ -67,10 +67,12 @@ void Epi(const Epilogue& ep, int64_t rows, int64_t channels, float* data) {
 //           the epilogue applied while the tile is hot. No serial phases, one thread pool.
 //  chunked: im2col of a large chunk, then one threaded Sgemm (OpenBLAS when linked) per chunk.
 // CLICKTRAIN_CONV_GEMM=tiled|chunked overrides the default (for measurements).
-// Measured with bench_dense (CIFAR shapes, 1 thread, same run): with OpenBLAS, chunked reached
-// 75-91% of the sgemm rate and tiled 47-78% (the built-in kernel is ~10-15% slower than
-// OpenBLAS's, and each tile repacks the whole filter). Without OpenBLAS, tiled wins while the
-// filter is small (first layers) and chunked once the filter no longer fits in L2.
+// Measured with bench_dense (CIFAR shapes, batch 32, same run): with OpenBLAS on 1 thread, chunked
+// reached 75-91% of the sgemm rate and tiled 47-78% (the built-in kernel is ~10-15% slower than
+// OpenBLAS's, and each tile repacks the whole filter). On 2 threads chunked's serial im2col holds
+// the small-filter layers back: 32x32x64 forward 44% chunked vs 69% tiled, 16x16x128 62% vs 79%,
+// while 8x8x256 (78% vs 71%) and 4x4x512 (80% vs 68%) stay chunked. Without OpenBLAS, tiled wins
+// while the filter is small (first layers) and chunked once the filter no longer fits in L2.
 std::atomic<int> g_strategy{0};
 
 int EnvStrategy() {
@@ -88,9 +90,7 @@ bool UseTiled(int64_t K, int64_t N) {
   if (s == 0) s = EnvStrategy();
   if (s != 0) return s == 1;
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
-  (void)K;
-  (void)N;
-  return false;
+  return NumThreads() > 1 && K * N <= (int64_t(256) << 10);
 #else
   return K * N <= (int64_t(128) << 10);
 #endif
