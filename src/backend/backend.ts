@@ -16,8 +16,10 @@ export const BACKEND_NAME = 'clicktrain';
 
 // Small arrays are cheap to allocate; pooling them would only add bookkeeping.
 const MIN_POOLED_LENGTH = 4096;
-const MAX_POOLED_BYTES = 256 * 1024 * 1024;
-const MAX_PER_LENGTH = 16;
+// A VGG-16 step at batch 32 frees ~1 GiB of same-sized activations and gradients a step; a pool
+// smaller than that drops buffers each step and the next step page-faults fresh ones again.
+const MAX_POOLED_BYTES = Number(process.env.CLICKTRAIN_BUFFER_POOL_MB ?? 1024) * 1024 * 1024;
+const MAX_PER_LENGTH = 64;
 const POOL_ENABLED = process.env.CLICKTRAIN_BUFFER_POOL !== '0';
 
 type Values = backend_util.BackendValues;
