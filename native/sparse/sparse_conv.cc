@@ -12,6 +12,7 @@
 #include "common/thread_pool.h"
 #include "dense/conv2d.h"
 #include "sparse/sparse_internal.h"
+#include "sparse/sparse_small.h"
 
 namespace clicktrain {
 namespace {
@@ -511,6 +512,10 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
   if (p.OutputSize() == 0) return;
   if (PreferDense(L, kFwdMinRatio)) {
     Conv2DForward(p, x, DenseWeights(L), ep, y);
+    return;
+  }
+  if (p.batch * p.out_h * p.out_w <= kSmallImageMaxPixels) {
+    SparseSmallImageForward(p, x, L, ep, y);
     return;
   }
   const IsaKernels& K = Kernels();

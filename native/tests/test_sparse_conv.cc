@@ -285,6 +285,10 @@ std::vector<Case> MakeCases() {
   add(MakeParams(2, 12, 1, 4, 4, 2, true), 3, 3, 0.2, 0.0);          // one column
   add(MakeParams(3, 6, 9, 75, 9, 1, true), 8, 4, 0.5, 0.0);          // several input-channel blocks
   add(MakeParams(9, 3, 4, 90, 12, 2, true), 8, 4, 0.25, 0.1);        // blocks, stride 2, narrow
+  add(MakeParams(1, 2, 2, 67, 45, 1, true), 8, 4, 0.75, 0.1);        // CIFAR 2x2 at batch 1 (tiny-output path)
+  add(MakeParams(2, 4, 4, 33, 29, 1, true), 8, 4, 0.5, 0.0);         // 32 output pixels: tiny path's limit
+  add(MakeParams(3, 4, 4, 21, 19, 1, true), 8, 4, 0.5, 0.0);         // 48 pixels: width-vectorised path
+  add(MakeParams(5, 5, 3, 16, 24, 2, false), 6, 0, 0.25, 0.0);       // tiny path, stride 2 valid, sizes 1..9
   // Random cases.
   for (int i = 0; i < 24; ++i) {
     const bool same = RandInt(0, 3) != 0;

@@ -1,0 +1,47 @@
+#include "sparse/sparse_small.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+
+namespace clicktrain {
+
+void SparseSmallImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                             const Epilogue& ep, float* y) {
+  const int64_t pixels = p.batch * p.out_h * p.out_w;
+  if (pixels <= 0 || L.out_c <= 0) return;
+  if (pixels > kSmallImageMaxPixels || p.dilation_h != 1 || p.dilation_w != 1)
+    throw std::invalid_argument("SparseSmallImageForward: more than kSmallImageMaxPixels output pixels or dilation");
+  const int vecs = static_cast<int>((pixels + 7) / 8);
+  const int64_t lanes = vecs * 8, in_c = L.in_c;
+  // col[(tap * in_c + ic) * lanes + px]: the input under tap (kh, kw) of output pixel px.
+  thread_local std::vector<float> col_buf;
+  col_buf.assign(static_cast<size_t>(9 * in_c * lanes), 0.f);
+  float* col = col_buf.data();
+  for (int64_t px = 0; px < pixels; ++px) {
+    const int64_t b = px / (p.out_h * p.out_w), oh = px / p.out_w % p.out_h, ow = px % p.out_w;
+    for (int tap = 0; tap < 9; ++tap) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + tap / 3, iw = ow * p.stride_w - p.pad_left + tap % 3;
+      if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+      const float* src = x + ((b * p.in_h + ih) * p.in_w + iw) * in_c;
+      float* dst = col + tap * in_c * lanes + px;
+      for (int64_t ic = 0; ic < in_c; ++ic) dst[ic * lanes] = src[ic];
+    }
+  }
+  std::vector<int8_t> taps(L.patterns.size() * 9, 0);
+  for (size_t pat = 0; pat < L.patterns.size(); ++pat) {
+    int n = 0;
+    for (int bit = 0; bit < 9; ++bit)
+      if (L.patterns[pat] & (1u << bit)) taps[pat * 9 + n++] = static_cast<int8_t>(bit);
+  }
+  sparse_internal::SmallSlotArgs a{&L, col, taps.data(), vecs, pixels, y};
+  auto fn = ActiveIsa() >= Isa::kAvx2 ? sparse_internal::SmallSlotsAvx2 : sparse_internal::SmallSlotsGeneric;
+  ParallelFor(L.out_c, 16, [&](int64_t s0, int64_t s1) { fn(a, s0, s1); });
+  ApplyEpilogue(ep, pixels, L.out_c, y);
+}
+
+}  // namespace clicktrain
