@@ -52,7 +52,7 @@ void GenericKernel4x8(int64_t kc, const float* a, const float* b, float* c, int6
 
 const KernelInfo& GenericKernel() {
   static const KernelInfo info{kGenMr, kGenNr, 144, 256, 4096, &GenericKernel4x8,
-                               "builtin-generic"};
+                               "builtin-generic", nullptr};
   return info;
 }
 
@@ -174,6 +174,42 @@ void MacroKernel(const KernelInfo& kin, int64_t mc, int64_t nc, int64_t kc, cons
   }
 }
 
+// MacroKernel for whole mr-row panels of A read in place (rows [0, full_rows) of the block, a at
+// the block's first row and depth).
+void MacroKernelRows(const KernelInfo& kin, int64_t full_rows, int64_t nc, int64_t kc,
+                     const float* a, int64_t lda, const float* bp, int64_t jp0, int64_t jp1,
+                     float alpha, float beta, float* c, int64_t ldc) {
+  const int mr = kin.mr, nr = kin.nr;
+  alignas(64) float tmp[16 * 32];
+  for (int64_t jp = jp0; jp < jp1; ++jp) {
+    const int64_t jr = jp * nr;
+    const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+    const float* bpanel = bp + jp * nr * kc;
+    for (int64_t ir = 0; ir < full_rows; ir += mr) {
+      float* cij = c + ir * ldc + jr;
+      const float* arows = a + ir * lda;
+      if (cols == nr) {
+        kin.fn_rows(kc, arows, lda, bpanel, cij, ldc, alpha, beta);
+      } else {
+        kin.fn_rows(kc, arows, lda, bpanel, tmp, nr, alpha, 0.f);
+        for (int i = 0; i < mr; ++i) {
+          float* ci = cij + i * ldc;
+          const float* ti = tmp + i * nr;
+          if (beta == 0.f) {
+            for (int j = 0; j < cols; ++j) ci[j] = ti[j];
+          } else {
+            for (int j = 0; j < cols; ++j) ci[j] = ti[j] + beta * ci[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Packing A pays off when each packed panel feeds many B panels; below this many it is skipped
+// (the 16-64 channel convs of ResNet-20 spent as long in PackA as in the microkernel).
+constexpr int64_t kMaxPanelsForInPlaceA = 4;
+
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 void GemmBuiltin(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -218,10 +254,17 @@ void GemmBuiltin(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, 
         const int64_t mc = std::min(mc_blk, m - ic);
         const int64_t jp0 = panels * ns / nsplit, jp1 = panels * (ns + 1) / nsplit;
         if (jp0 >= jp1) return;
-        float* apack = ThreadScratch(1, static_cast<size_t>(RoundUp(mc, mr) * kc));
-        PackA(mr, trans_a, a, lda, ic, mc, pc, kc, apack);
-        MacroKernel(kin, mc, nc, kc, apack, bpack, jp0, jp1, alpha, beta_eff, c + ic * ldc + jc,
-                    ldc);
+        int64_t done = 0;  // rows of this block handled with A in place
+        if (kin.fn_rows && !trans_a && panels <= kMaxPanelsForInPlaceA) {
+          done = mc / mr * mr;
+          MacroKernelRows(kin, done, nc, kc, a + ic * lda + pc, lda, bpack, jp0, jp1, alpha,
+                          beta_eff, c + ic * ldc + jc, ldc);
+          if (done == mc) return;
+        }
+        float* apack = ThreadScratch(1, static_cast<size_t>(RoundUp(mc - done, mr) * kc));
+        PackA(mr, trans_a, a, lda, ic + done, mc - done, pc, kc, apack);
+        MacroKernel(kin, mc - done, nc, kc, apack, bpack, jp0, jp1, alpha, beta_eff,
+                    c + (ic + done) * ldc + jc, ldc);
       };
       if (threads > 1) {
         ParallelTasks(tasks, task);

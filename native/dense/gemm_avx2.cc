@@ -1,4 +1,5 @@
-// AVX2+FMA GEMM microkernel: 6 x 16 tile, 12 ymm accumulators, 2 B loads + 6 broadcasts per k.
+// AVX2+FMA GEMM microkernel: 6 x 16 tile, 12 ymm accumulators, 2 B loads + 6 broadcasts per k,
+// reading A from packed panels or in place.
 #include <immintrin.h>
 
 #include "dense/gemm_kernels.h"
@@ -10,8 +11,16 @@ namespace {
 constexpr int kMr = 6;
 constexpr int kNr = 16;
 
-void Kernel6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                float beta) {
+// A_ROW(i, p): element p of tile row i. Packed panels: a[p * kMr + i]; in place: rows[i][p].
+template <bool kPacked>
+inline void Kernel6x16Impl(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                           int64_t ldc, float alpha, float beta) {
+  const float* r0 = a;
+  const float* r1 = a + lda;
+  const float* r2 = a + 2 * lda;
+  const float* r3 = a + 3 * lda;
+  const float* r4 = a + 4 * lda;
+  const float* r5 = a + 5 * lda;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -22,25 +31,25 @@ void Kernel6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ld
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     __m256 av;
-    av = _mm256_broadcast_ss(a + 0);
+    av = _mm256_broadcast_ss(kPacked ? a + 0 : r0 + p);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1);
+    av = _mm256_broadcast_ss(kPacked ? a + 1 : r1 + p);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2);
+    av = _mm256_broadcast_ss(kPacked ? a + 2 : r2 + p);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3);
+    av = _mm256_broadcast_ss(kPacked ? a + 3 : r3 + p);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
+    av = _mm256_broadcast_ss(kPacked ? a + 4 : r4 + p);
     c40 = _mm256_fmadd_ps(av, b0, c40);
     c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
+    av = _mm256_broadcast_ss(kPacked ? a + 5 : r5 + p);
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
-    a += kMr;
+    if (kPacked) a += kMr;
     b += kNr;
   }
   const __m256 va = _mm256_set1_ps(alpha);
@@ -61,10 +70,21 @@ void Kernel6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ld
   }
 }
 
+void Kernel6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                float beta) {
+  Kernel6x16Impl<true>(kc, a, 0, b, c, ldc, alpha, beta);
+}
+
+void Kernel6x16Rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                    int64_t ldc, float alpha, float beta) {
+  Kernel6x16Impl<false>(kc, a, lda, b, c, ldc, alpha, beta);
+}
+
 }  // namespace
 
 const KernelInfo& Avx2Kernel() {
-  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel6x16, "builtin-avx2"};
+  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel6x16, "builtin-avx2",
+                               &Kernel6x16Rows};
   return info;
 }
 

@@ -54,7 +54,7 @@ void Kernel12x32(int64_t kc, const float* a, const float* b, float* c, int64_t l
 }  // namespace
 
 const KernelInfo& Avx512Kernel() {
-  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel12x32, "builtin-avx512"};
+  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel12x32, "builtin-avx512", nullptr};
   return info;
 }
 

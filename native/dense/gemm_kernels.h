@@ -13,6 +13,12 @@ namespace gemm_internal {
 using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                float alpha, float beta);
 
+// Same tile with A read in place: row i of the MR-row block is a + i * lda (columns p = 0..kc-1).
+// For narrow products (a few NR panels) packing A costs as much as the multiply, since each A
+// element is used only NR x panels times; reading it in place skips that copy.
+using MicroKernelRowsFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b,
+                                   float* c, int64_t ldc, float alpha, float beta);
+
 struct KernelInfo {
   int mr;
   int nr;
@@ -21,6 +27,7 @@ struct KernelInfo {
   int64_t nc;  // columns of B packed per block (multiple of nr)
   MicroKernelFn fn;
   const char* name;
+  MicroKernelRowsFn fn_rows;  // nullptr: this ISA always packs A
 };
 
 const KernelInfo& GenericKernel();
