@@ -10,7 +10,7 @@
 //   node bench/benchmark.js e2e [--quick] [--threads N]
 //   node bench/e2e.js [--quick] [--subset N] [--test-subset N] [--epochs N] [--batch N]
 //                     [--model resnet20] [--data DIR] [--threads N] [--target-compression X] [--ablations]
-//                     [--lr-schedule step|cosine] [--pattern-epoch N] [--hard-prune-epoch N] [--rows 1,2,5,6]
+//                     [--lr 0.1] [--lr-schedule step|cosine] [--pattern-epoch N] [--hard-prune-epoch N] [--rows 1,2,5,6]
 //   --ablations adds 5. a fixed 8-pattern library and 6. one-batch importance (issue: ablations).
 //   --rows picks which rows run (row 3 needs row 1); --lr-schedule, --pattern-epoch and
 //   --hard-prune-epoch apply to every row (short runs need sparse epochs left to recover in).
@@ -53,6 +53,7 @@ function parseE2eArgs(argv, base) {
     else if (a === '--target-compression') o.targetCompression = Number(need(++i, a));
     else if (a === '--importance-window') o.importanceWindow = Number(need(++i, a));
     else if (a === '--lr-schedule') o.lrSchedule = need(++i, a);
+    else if (a === '--lr') o.lr = Number(need(++i, a));
     else if (a === '--pattern-epoch') o.patternEpoch = Number(need(++i, a));
     else if (a === '--hard-prune-epoch') o.hardPruneEpoch = Number(need(++i, a));
     else if (a === '--rows') o.rows = need(++i, a).split(',').map(Number);
@@ -63,6 +64,8 @@ function parseE2eArgs(argv, base) {
   }
   if (o.epochs < 3) throw new Error('e2e: --epochs must be >= 3 (dense warm-up, soft and hard phases)');
   o.lrSchedule = o.lrSchedule || 'step';
+  if (o.lr === undefined) o.lr = 0.1;
+  if (!(o.lr > 0 && o.lr < 10)) throw new Error(`e2e: --lr must be in (0, 10), got ${o.lr}`);
   if (o.lrSchedule !== 'step' && o.lrSchedule !== 'cosine') throw new Error(`e2e: --lr-schedule must be step or cosine, got '${o.lrSchedule}'`);
   for (const k of ['patternEpoch', 'hardPruneEpoch']) {
     if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k] >= 0 && o[k] < o.epochs)) throw new Error(`e2e: --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be an epoch in [0, ${o.epochs})`);
@@ -95,7 +98,7 @@ async function run(opts) {
   const info = ct.info();
   const trainSet = openCifar({dir: o.data, variant: 'cifar10', split: 'train'});
   const testSet = openCifar({dir: o.data, variant: 'cifar10', split: 'test'});
-  const lr = 0.1;
+  const lr = o.lr;
   const wd = 5e-4;
   const seed = 1;
   const trainSrc = batchSource(trainSet, {batchSize: o.batch, augment: true, seed, limit: o.subset});
