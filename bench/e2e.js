@@ -183,8 +183,11 @@ async function run(opts) {
     const s = r.controller.summary();
     const ps = {dense: 0, patterns: 0, soft: 0, hard: 0};
     for (const h of r.history) ps[h.phase] += h.seconds;
+    // The library as 9-bit masks (sorted), so rows that ended with the same library show it.
+    const library = [...new Set(s.library.length ? s.library : s.layers.flatMap((l) => l.library))].sort((a, b) => a - b);
+    console.log(`  [${label.split(' ')[0]}] library: ${library.map((m) => '0x' + m.toString(16).padStart(3, '0')).join(' ')}`);
     rows.push({method: label, ...ps, prune: 0, total: sumSec(r.history), acc: r.history[r.history.length - 1].valAcc,
-      compression: s.totals.convCompression, sparseFrozen: r.controller.sparseFrozen, sparseCalls: diffCalls(c0, snapshotCalls())});
+      compression: s.totals.convCompression, sparseFrozen: r.controller.sparseFrozen, sparseCalls: diffCalls(c0, snapshotCalls()), library});
     curves.push({name: label.replace(/^\d /, ''), points: curve(r.history)});
     r.controller.dispose();
     m.dispose();
