@@ -28,10 +28,57 @@ export interface Checkpoint {
   optimizerClass: string;
 }
 
+type NamedTensor = {name: string, tensor: tf.Tensor};
+
 const CKPT = 'checkpoint';
 
+/** tfjs 4.x's Adamax implements neither getWeights nor setWeights; its whole state is these
+ * fields (slot i belongs to the i-th variable of the gradient list, a fixed order per model). */
+interface AdamaxState {
+  iteration: tf.Variable;
+  accBeta1: tf.Variable;  // beta1^t, the bias correction
+  iterations_: number;
+  accumulatedFirstMoment: {originalName: string, variable: tf.Variable}[];
+  accumulatedWeightedInfNorm: {originalName: string, variable: tf.Variable}[];
+}
+
+function isAdamax(opt: tf.Optimizer): boolean {
+  return opt.getClassName() === 'Adamax';
+}
+
+/** The optimiser's state as named tensors; the first one (the step count) is a new tensor. */
+async function optimizerWeights(opt: tf.Optimizer): Promise<NamedTensor[]> {
+  if (!isAdamax(opt)) return opt.getWeights();
+  const a = opt as unknown as AdamaxState;
+  return [
+    {name: 'iter', tensor: tf.clone(a.iteration)},
+    {name: 'accBeta1', tensor: a.accBeta1 as tf.Tensor},
+    ...a.accumulatedFirstMoment.map((v) => ({name: v.originalName, tensor: v.variable as tf.Tensor})),
+    ...a.accumulatedWeightedInfNorm.map((v) => ({name: v.originalName, tensor: v.variable as tf.Tensor})),
+  ];
+}
+
+async function setOptimizerWeights(opt: tf.Optimizer, named: NamedTensor[]): Promise<void> {
+  if (!isAdamax(opt)) {
+    await opt.setWeights(named);
+    return;
+  }
+  const a = opt as unknown as AdamaxState;
+  const slots = named.length - 2;
+  if (slots < 0 || slots % 2 !== 0 || named[0].name !== 'iter' || named[1].name !== 'accBeta1') {
+    throw new Error('the Adamax state in the checkpoint is malformed');
+  }
+  a.iteration.assign(named[0].tensor);
+  a.accBeta1.assign(named[1].tensor);
+  a.iterations_ = named[0].tensor.dataSync()[0];
+  tf.dispose([...a.accumulatedFirstMoment, ...a.accumulatedWeightedInfNorm].map((v) => v.variable));
+  const copy = (w: NamedTensor) => ({originalName: w.name, variable: w.tensor.variable(false)});
+  a.accumulatedFirstMoment = named.slice(2, 2 + slots / 2).map(copy);
+  a.accumulatedWeightedInfNorm = named.slice(2 + slots / 2).map(copy);
+}
+
 async function writeOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
-  const named = await opt.getWeights();
+  const named = await optimizerWeights(opt);
   const specs: {name: string; shape: number[]; dtype: string}[] = [];
   const bufs: Uint8Array[] = [];
   for (const nt of named) {
@@ -72,7 +119,7 @@ async function readOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
   });
   if (named.length === 0) return;
   try {
-    await opt.setWeights(named);
+    await setOptimizerWeights(opt, named);
   } catch (e) {
     throw new Error(`cannot restore the ${opt.getClassName()} optimizer state: ${(e as Error).message}`);
   } finally {
