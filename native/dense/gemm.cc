@@ -142,6 +142,19 @@ void PackB(int nr, bool trans, const float* b, int64_t ldb, int64_t p0, int64_t 
   }
 }
 
+// A partial tile computed into tmp (row stride nr): C[i, j] = tmp + beta * C for the valid part.
+void StoreEdgeTile(const float* tmp, int nr, int rows, int cols, float beta, float* c, int64_t ldc) {
+  for (int i = 0; i < rows; ++i) {
+    float* ci = c + i * ldc;
+    const float* ti = tmp + i * nr;
+    if (beta == 0.f) {
+      for (int j = 0; j < cols; ++j) ci[j] = ti[j];
+    } else {
+      for (int j = 0; j < cols; ++j) ci[j] = ti[j] + beta * ci[j];
+    }
+  }
+}
+
 // C block [rows of the packed A block] x [panels jp0..jp1 of the packed B block].
 void MacroKernel(const KernelInfo& kin, int64_t mc, int64_t nc, int64_t kc, const float* ap,
                  const float* bp, int64_t jp0, int64_t jp1, float alpha, float beta, float* c,
@@ -160,15 +173,7 @@ void MacroKernel(const KernelInfo& kin, int64_t mc, int64_t nc, int64_t kc, cons
         kin.fn(kc, apanel, bpanel, cij, ldc, alpha, beta);
       } else {
         kin.fn(kc, apanel, bpanel, tmp, nr, alpha, 0.f);
-        for (int i = 0; i < rows; ++i) {
-          float* ci = cij + i * ldc;
-          const float* ti = tmp + i * nr;
-          if (beta == 0.f) {
-            for (int j = 0; j < cols; ++j) ci[j] = ti[j];
-          } else {
-            for (int j = 0; j < cols; ++j) ci[j] = ti[j] + beta * ci[j];
-          }
-        }
+        StoreEdgeTile(tmp, nr, rows, cols, beta, cij, ldc);
       }
     }
   }
@@ -192,15 +197,7 @@ void MacroKernelRows(const KernelInfo& kin, int64_t full_rows, int64_t nc, int64
         kin.fn_rows(kc, arows, lda, bpanel, cij, ldc, alpha, beta);
       } else {
         kin.fn_rows(kc, arows, lda, bpanel, tmp, nr, alpha, 0.f);
-        for (int i = 0; i < mr; ++i) {
-          float* ci = cij + i * ldc;
-          const float* ti = tmp + i * nr;
-          if (beta == 0.f) {
-            for (int j = 0; j < cols; ++j) ci[j] = ti[j];
-          } else {
-            for (int j = 0; j < cols; ++j) ci[j] = ti[j] + beta * ci[j];
-          }
-        }
+        StoreEdgeTile(tmp, nr, mr, cols, beta, cij, ldc);
       }
     }
   }
