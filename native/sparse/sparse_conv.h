@@ -16,7 +16,7 @@
 // * Micro-kernels (sparse_kernels_inl.h): one filter x one register tile (3x4, 1x8 or 2x4
 //   pixels of 8 lanes, or 8 / 4 flat vectors), the filter's kept kernels in one loop with the
 //   accumulators in registers (12 for 3x4). Lane-image tiles run every 4-entry kernel through
-//   one fixed, fully unrolled 4-tap body whose tap offsets are data (FwdRt4 / FwdAbs4): one
+//   one fixed, fully unrolled 4-tap body whose tap offsets are data (Fwd4): one
 //   broadcast per tap feeding RT*WT FMAs with memory-operand inputs. The pattern is resolved
 //   per call, not per tile: each kept kernel becomes a KernelEntry (absolute int32 offsets of
 //   its 4 taps = channel plane + the pattern's tap offsets, and its value index), so a kernel

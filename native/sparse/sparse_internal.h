@@ -14,7 +14,7 @@ struct TapList {
   int32_t n = 0;
   // Index of the mask in kMask4 when the taps are the plain 4 taps of a 3x3 pattern at their
   // natural offsets (forward-style passes, vi[t] = t): lane tiles then run the fixed 4-tap body
-  // (FwdRt4), flat tiles the compile-time specialised body of that pattern. -1: the runtime
+  // (Fwd4), flat tiles the compile-time specialised body of that pattern. -1: the runtime
   // tap loop (other pattern sizes, stride-2 phases).
   int32_t sid = -1;
   int32_t vi[9] = {0};

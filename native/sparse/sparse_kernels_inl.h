@@ -6,7 +6,7 @@
 //
 // Every tile kernel walks its kernels in one loop with the accumulators in registers.
 // Lane-image tiles (forward, backward-data, backward-filter): a 4-entry pattern's taps come from
-// its TapList at runtime offsets in a fixed 4-tap unrolled body (FwdRt4), other sizes / phases
+// its TapList at runtime offsets in a fixed 4-tap unrolled body (Fwd4), other sizes / phases
 // take a runtime tap loop. Flat tiles: the body is picked by a switch on TapList::sid, one case
 // per 4-entry pattern (126 cases, compile-time tap offsets), default = runtime tap loop;
 // kSpecialise = false (the portable build) keeps only the runtime loop.
@@ -50,28 +50,15 @@ CT_INLINE void FwdGeneric(V* acc, const float* xk, int64_t rs, const float* v, c
 // case boundary and cost an indirect-branch misprediction whenever the pattern changed; this
 // body keeps 12 accumulators + 1 weight in registers and its only per-tap cost over a
 // compile-time pattern is one offset load and add.
-template <class V, int RT, int WT, int S>
-CT_INLINE void FwdRt4(V* acc, const float* xk, int64_t rs, const float* v, const int64_t* off) {
+// Off: int64_t for a TapList's offsets relative to the kernel's input channel (xk), int32_t for a
+// resolved KernelEntry's offsets relative to the tile (x).
+template <class V, int RT, int WT, int S, class Off>
+CT_INLINE void Fwd4(V* acc, const float* base, int64_t rs, const float* v, const Off* off) {
   const int64_t rstep = S * rs;
 #pragma GCC unroll 4
   for (int t = 0; t < 4; ++t) {
     const V w = V::Bcast(v[t]);
-    const float* p = xk + off[t];
-#pragma GCC unroll 4
-    for (int r = 0; r < RT; ++r)
-#pragma GCC unroll 8
-      for (int c = 0; c < WT; ++c)
-        acc[r * WT + c] = V::Fma(w, V::Load(p + r * rstep + c * S * kLanes), acc[r * WT + c]);
-  }
-}
-
-template <class V, int RT, int WT, int S>
-CT_INLINE void FwdAbs4(V* acc, const float* x, int64_t rs, const float* v, const int32_t* off) {
-  const int64_t rstep = S * rs;
-#pragma GCC unroll 4
-  for (int t = 0; t < 4; ++t) {
-    const V w = V::Bcast(v[t]);
-    const float* p = x + off[t];
+    const float* p = base + off[t];
 #pragma GCC unroll 4
     for (int r = 0; r < RT; ++r)
 #pragma GCC unroll 8
@@ -100,7 +87,7 @@ void FwdTileRt(const FwdTileArgs& a) {
         if (a.ents) {
           const KernelEntry& e = a.ents[kk];
           if (e.k < 0) {
-            FwdAbs4<V, RT, WT, S>(acc, x, rs, a.values + e.vb, e.off);
+            Fwd4<V, RT, WT, S>(acc, x, rs, a.values + e.vb, e.off);
             continue;
           }
           k = e.k;
@@ -111,7 +98,7 @@ void FwdTileRt(const FwdTileArgs& a) {
         const TapList& tl = a.taps[a.kpat[k]];
         const float* v = a.values + a.kvb[k];
         if (tl.sid >= 0)
-          FwdRt4<V, RT, WT, S>(acc, xk, rs, v, tl.off);
+          Fwd4<V, RT, WT, S>(acc, xk, rs, v, tl.off);
         else
           FwdGeneric<V, RT, WT, S>(acc, xk, rs, v, tl);
       }
@@ -202,7 +189,7 @@ CT_INLINE void GradTap(const V* d, const float* p, int64_t rstep, float* gt) {
   V::Store(gt, V::Add(V::Load(gt), V::Add(s0, s1)));
 }
 
-// Backward-filter tile, taps at runtime offsets (see FwdRt4): no pattern switch in the loop.
+// Backward-filter tile, taps at runtime offsets (see Fwd4): no pattern switch in the loop.
 template <class V, int RT, int WT, int S>
 void GradTileRt(const GradTileArgs& a) {
   const int64_t rs = a.rs;
@@ -240,7 +227,7 @@ void GradTileRt(const GradTileArgs& a) {
   }
 }
 
-// Lane-image tiles take their taps at runtime offsets (FwdRt4: every shape, both strides);
+// Lane-image tiles take their taps at runtime offsets (Fwd4: every shape, both strides);
 // the flat tiles keep the compile-time-specialised pattern bodies (kSpec).
 template <class V, bool kSpec>
 void FillKernelTable(IsaKernels& k) {
