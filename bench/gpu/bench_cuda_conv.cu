@@ -2,7 +2,7 @@
 // region): VGG-16 CIFAR conv shapes, dense FP32 / TF32 and pattern-sparse (4-entry patterns from an
 // 8-pattern library, 75% connectivity pruning = 9x fewer FLOPs). Warm-up, then the median of `reps`
 // runs; each run uses the next of several input sets, sized together past the L2 cache.
-// Usage: bench_cuda_conv [batch=128] [reps=20]. Prints one JSON object per line.
+// Usage: bench_cuda_conv [batch=128] [reps=20] [shape]. Prints one JSON object per line.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -59,6 +59,7 @@ double MedianMs(int reps, int sets, const std::function<void(int)>& run) {
 int main(int argc, char** argv) {
   const int batch = argc > 1 ? std::atoi(argv[1]) : 128;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 20;
+  const std::string only = argc > 3 ? argv[3] : "";  // e.g. "32x32x64->64": time that shape alone
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     std::printf("{\"skipped\": \"no CUDA device\"}\n");
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
     CheckCuda(cudaMalloc(&wt, sizeof(float) * p.FilterSize()), "malloc");
     const double flops = p.Flops();
     const std::string name = std::to_string(sh.hw) + "x" + std::to_string(sh.hw) + "x" + std::to_string(sh.c) + "->" + std::to_string(sh.oc);
+    if (!only.empty() && name != only) continue;
     auto report = [&](const char* pass, const char* path, double ms, double eff_flops) {
       std::printf("{\"shape\": \"%s\", \"batch\": %d, \"pass\": \"%s\", \"path\": \"%s\", \"median_ms\": %.4f, "
                   "\"dense_equiv_gflops\": %.1f, \"effective_gflops\": %.1f, \"input_sets\": %d}\n",
@@ -98,8 +100,8 @@ int main(int argc, char** argv) {
     };
     for (int tf = 0; tf < 2; ++tf) {
       const char* path = tf ? "dense-tf32" : "dense-fp32";
-      report("forward", path, MedianMs(reps, sets, [&](int s) { LaunchDenseForward(g, x[s], w[s], y[s], tf, 0); }), flops);
-      report("backprop_input", path, MedianMs(reps, sets, [&](int s) { LaunchDenseBackpropInput(g, dy[s], w[s], wt, dx[s], tf, 0); }), flops);
+      report("forward", path, MedianMs(reps, sets, [&](int s) { LaunchDenseForward(g, x[s], w[s], y[s], tf, prop.multiProcessorCount, 0); }), flops);
+      report("backprop_input", path, MedianMs(reps, sets, [&](int s) { LaunchDenseBackpropInput(g, dy[s], w[s], wt, dx[s], tf, prop.multiProcessorCount, 0); }), flops);
       report("backprop_filter", path, MedianMs(reps, sets, [&](int s) {
         LaunchDenseBackpropFilter(g, x[s], dy[s], dw[s], tf, prop.multiProcessorCount, 0); }), flops);
     }
@@ -107,29 +109,30 @@ int main(int argc, char** argv) {
       const auto masks = clicktrain_test::RandomMasks(sh.c, sh.oc, 0.25, 8, 4);
       const PatternLayout l = clicktrain_test::HandLayout(masks, sh.c, sh.oc);
       const double sparse_flops = 2.0 * batch * sh.hw * sh.hw * double(l.NumValues());
-      // forward
-      const PixelTile tile = PlanPixelTile(batch, sh.hw, sh.hw, 1, 1, 1, 1, 3, 3);
-      const int chunk = PlanChannelChunk(sh.c, tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
-      GroupedSchedule fs = BuildGroupedSchedule(l.out_c, l.in_c, chunk, l.filter_order, ForwardKernelRefs(l));
-      DeviceGroupedSchedule fd{fs.num_filters, fs.chunk, fs.num_chunks, Up(fs.filter_out), Up(fs.seg_group),
-                               Up(fs.group_mask), Up(fs.group_kernel), Up(fs.kernel_channel), Up(fs.kernel_value)};
-      std::vector<float> fv(fs.value_src.size());
-      for (size_t i = 0; i < fv.size(); ++i) fv[i] = l.values[size_t(fs.value_src[i])];
-      float* fvals = Up(fv);
-      report("forward", "sparse", MedianMs(reps, sets, [&](int s) { LaunchSparseForward(g, tile, fd, x[s], fvals, y[s], 0); }), sparse_flops);
-      // backward data (stride 1: forward of dy with the rotated transposed layout)
+      // forward and backward data (stride 1: forward of dy with the rotated transposed layout), on the
+      // general kernel and on the tiled stride-1 kernel
       std::vector<int32_t> order;
-      const auto refs = BackwardDataKernelRefs(l, &order);
-      const int bchunk = PlanChannelChunk(sh.oc, tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
-      GroupedSchedule bs = BuildGroupedSchedule(l.in_c, l.out_c, bchunk, order, refs);
-      DeviceGroupedSchedule bd{bs.num_filters, bs.chunk, bs.num_chunks, Up(bs.filter_out), Up(bs.seg_group),
-                               Up(bs.group_mask), Up(bs.group_kernel), Up(bs.kernel_channel), Up(bs.kernel_value)};
-      std::vector<float> bv(bs.value_src.size());
-      for (size_t i = 0; i < bv.size(); ++i) bv[i] = l.values[size_t(bs.value_src[i])];
-      float* bvals = Up(bv);
+      const auto brefs = BackwardDataKernelRefs(l, &order);
       ConvGeom t = g;
       t.c = g.oc; t.oc = g.c; t.pt = 2 - g.pt; t.pl = 2 - g.pl;
-      report("backprop_input", "sparse", MedianMs(reps, sets, [&](int s) { LaunchSparseForward(t, tile, bd, dy[s], bvals, dx[s], 0); }), sparse_flops);
+      for (int tiled = 0; tiled < 2; ++tiled) {
+        const char* path = tiled ? "sparse-tiled" : "sparse";
+        const SparseForwardPlan fplan = PlanSparseForward(g, tiled == 1);
+        GroupedSchedule fs = BuildGroupedSchedule(l.out_c, l.in_c, fplan.chunk, l.filter_order, ForwardKernelRefs(l));
+        DeviceGroupedSchedule fd{fs.num_filters, fs.chunk, fs.num_chunks, Up(fs.filter_out), Up(fs.seg_group),
+                                 Up(fs.group_mask), Up(fs.group_kernel), Up(fs.kernel_channel), Up(fs.kernel_value)};
+        float* fvals = Up(GatherScheduleValues(l.values, fs.value_src));
+        report("forward", path, MedianMs(reps, sets, [&](int s) {
+          LaunchSparseForwardPlanned(g, fplan, fd, x[s], fvals, y[s], prop.multiProcessorCount, 0); }), sparse_flops);
+        const SparseForwardPlan bplan = PlanSparseForward(t, tiled == 1);
+        GroupedSchedule bs = BuildGroupedSchedule(l.in_c, l.out_c, bplan.chunk, order, brefs);
+        DeviceGroupedSchedule bd{bs.num_filters, bs.chunk, bs.num_chunks, Up(bs.filter_out), Up(bs.seg_group),
+                                 Up(bs.group_mask), Up(bs.group_kernel), Up(bs.kernel_channel), Up(bs.kernel_value)};
+        float* bvals = Up(GatherScheduleValues(l.values, bs.value_src));
+        report("backprop_input", path, MedianMs(reps, sets, [&](int s) {
+          LaunchSparseForwardPlanned(t, bplan, bd, dy[s], bvals, dx[s], prop.multiProcessorCount, 0); }), sparse_flops);
+      }
+      const PixelTile tile = PlanPixelTile(batch, sh.hw, sh.hw, 1, 1, 1, 1, 3, 3);
       // backward filter
       const int fchunk = PlanChannelChunk(sh.c, tile.chan_stride + 9 * kSparseBwdFiltersPerBlock,
                                           kSparseBwdFiltersPerBlock * kTilePixels + kTilePixels);

@@ -42,6 +42,13 @@ def main():
                       "batch": batch, "reps": reps}))
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
+    # FP32 ceiling of this card as cuBLAS reaches it (no TF32): the GPU's "sgemm ceiling".
+    n = 8192
+    mats = [(torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)) for _ in range(2)]
+    ms = median_ms(lambda s: torch.mm(*mats[s]), 2, max(5, reps // 2))
+    print(json.dumps({"sgemm_ceiling": f"{n}x{n}x{n} fp32 (allow_tf32=False)", "median_ms": round(ms, 3),
+                      "gflops": round(2.0 * n ** 3 / ms * 1e-6, 1)}), flush=True)
+    del mats
     shapes = [(32, 3, 64), (32, 64, 64), (16, 64, 128), (16, 128, 128), (8, 128, 256), (8, 256, 256),
               (4, 256, 512), (4, 512, 512), (2, 512, 512)]
     l2 = getattr(prop, "L2_cache_size", 50 * 1024 * 1024)

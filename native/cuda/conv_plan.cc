@@ -42,6 +42,7 @@ std::vector<KernelRef> SortedKernels(int num_filters, int num_channels, int chun
 void AppendValues(const KernelRef& k, std::vector<int64_t>* value_src) {
   const int n = MaskTaps(k.mask);
   for (int t = 0; t < n; ++t) value_src->push_back(k.value_src + (k.reversed ? n - 1 - t : t));
+  while (value_src->size() % 4) value_src->push_back(-1);
 }
 
 }  // namespace
@@ -60,6 +61,60 @@ PixelTile PlanPixelTile(int64_t batch, int64_t out_h, int64_t out_w, int stride_
   t.tiles_h = int(CeilDiv(std::max<int64_t>(out_h, 0), t.th));
   t.tiles_w = int(CeilDiv(std::max<int64_t>(out_w, 0), t.tw));
   return t;
+}
+
+int WarpTileBankConflict(const WarpTile& t) {
+  int worst = 1;
+  for (int rr = 0; rr < 4; ++rr) {
+    int count[32] = {};
+    for (int lane = 0; lane < 32; ++lane) {
+      const int lw = lane % t.lanes_w, lh = (lane / t.lanes_w) % t.lanes_h, lb = lane / (t.lanes_w * t.lanes_h);
+      const int addr = t.Offset(lb, 2 * lh + rr, lw * t.tw_t);
+      worst = std::max(worst, ++count[addr % 32]);
+    }
+  }
+  return worst;
+}
+
+WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w) {
+  WarpTile t;
+  const int64_t ow = std::max<int64_t>(out_w, 1), oh = std::max<int64_t>(out_h, 1);
+  t.tw_t = ow >= 8 ? 8 : ow >= 4 ? 4 : 2;
+  t.lanes_w = std::min(4, Pow2Ceil(CeilDiv(ow, t.tw_t)));
+  t.lanes_h = std::min(32 / t.lanes_w, Pow2Ceil(CeilDiv(oh, 2)));
+  t.lanes_b = 32 / (t.lanes_w * t.lanes_h);
+  t.th = 2 * t.lanes_h;
+  t.tw = t.tw_t * t.lanes_w;
+  t.tb = t.lanes_b;
+  const int rows = t.th + 2;
+  t.row_pitch = t.tw + 2;
+  // Smallest image stride (within one bank cycle past the window) that spreads the lanes of the
+  // images over the most banks.
+  const int min_stride = rows * t.row_pitch + (rows - 1) / 2 + 1;
+  int best = min_stride, best_conflict = 33;
+  for (int is = min_stride; is < min_stride + 32; ++is) {
+    t.image_stride = is;
+    const int conflict = WarpTileBankConflict(t);
+    if (conflict < best_conflict) best = is, best_conflict = conflict;
+    if (t.lanes_b == 1) break;  // one image per tile: the stride does not matter
+  }
+  t.image_stride = best;
+  t.chan_stride = t.tb * t.image_stride;
+  if (t.chan_stride % 2 == 0) t.chan_stride += 1;
+  t.tiles_b = int(CeilDiv(std::max<int64_t>(batch, 0), t.tb));
+  t.tiles_h = int(CeilDiv(std::max<int64_t>(out_h, 0), t.th));
+  t.tiles_w = int(CeilDiv(std::max<int64_t>(out_w, 0), t.tw));
+  return t;
+}
+
+int TiledChannelChunk(const WarpTile& t, int channels) {
+  return std::max(1, std::min(std::max(channels, 1), kTiledSmemFloats / std::max(t.chan_stride, 1)));
+}
+
+std::vector<float> GatherScheduleValues(const std::vector<float>& src, const std::vector<int64_t>& value_src) {
+  std::vector<float> v(value_src.size());
+  for (size_t i = 0; i < value_src.size(); ++i) v[i] = value_src[i] < 0 ? 0.f : src[size_t(value_src[i])];
+  return v;
 }
 
 int PlanChannelChunk(int channels, int chan_stride, int reserved_floats, int cap) {
@@ -282,7 +337,11 @@ std::string CheckGroupedSchedule(const GroupedSchedule& s) {
       for (int k = s.group_kernel[g]; k < s.group_kernel[g + 1]; ++k) {
         if (s.kernel_channel[k] / s.chunk != c) return "kernel outside its chunk";
         const int64_t next = k + 1 < int(s.kernel_value.size()) ? s.kernel_value[k + 1] : s.NumValues();
-        if (next - s.kernel_value[k] != MaskTaps(s.group_mask[g])) return "value count != pattern size";
+        const int taps = MaskTaps(s.group_mask[g]);
+        if (s.kernel_value[k] % 4 != 0) return "kernel values not 16-byte aligned";
+        if (next - s.kernel_value[k] != (taps + 3) / 4 * 4) return "value count != pattern size (padded to 4)";
+        for (int t = 0; t < 4 * ((taps + 3) / 4); ++t)
+          if ((s.value_src[size_t(s.kernel_value[k] + t)] < 0) != (t >= taps)) return "padding misplaced";
       }
     }
   }

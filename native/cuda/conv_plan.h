@@ -65,10 +65,40 @@ struct GroupedSchedule {
   std::vector<int32_t> group_kernel;  // first kernel of each group; size G+1
   std::vector<int32_t> kernel_channel;
   std::vector<int32_t> kernel_value;  // offset of the kernel's first value in device value order
-  std::vector<int64_t> value_src;     // device value i = source values[value_src[i]]
+  // device value i = source values[value_src[i]], or 0 where value_src[i] == -1: each kernel's values
+  // are padded to a multiple of 4 so they start 16-byte aligned (one float4 load for 4-entry patterns)
+  std::vector<int64_t> value_src;
   int64_t NumKernels() const { return int64_t(kernel_channel.size()); }
-  int64_t NumValues() const { return int64_t(value_src.size()); }
+  int64_t NumValues() const { return int64_t(value_src.size()); }  // padding included
 };
+
+// Device values in schedule order: src[value_src[i]], zero for padding (O(values) per refresh).
+std::vector<float> GatherScheduleValues(const std::vector<float>& src, const std::vector<int64_t>& value_src);
+
+// Stride-1, dilation-1 tiled sparse forward (sparse_forward_tiled.cu): each lane computes a 2 x tw_t
+// block of outputs of one filter, the 32 lanes of a warp a block-wide pixel tile, the warps of a
+// block different filters over the same staged input. The staged window of a channel is stored with
+// one extra float after every second row ("row-pair skew") so the lanes of a warp, which start two
+// rows apart, fall in different shared-memory banks.
+struct WarpTile {
+  int tw_t = 8;                          // output columns per lane (8, 4 or 2); rows per lane: 2
+  int lanes_w = 1, lanes_h = 1, lanes_b = 1;  // lane grid, product 32
+  int th = 2, tw = 8, tb = 1;            // block tile: 2 * lanes_h rows, tw_t * lanes_w cols, lanes_b images
+  int row_pitch = 10;                    // staged floats per window row (tw + 2)
+  int image_stride = 1;                  // staged floats per image window (chosen against bank conflicts)
+  int chan_stride = 1;                   // staged floats per channel (odd)
+  int tiles_b = 1, tiles_h = 1, tiles_w = 1;
+  int64_t NumTiles() const { return int64_t(tiles_b) * tiles_h * tiles_w; }
+  // Staged offset of window row r, column col of image bb.
+  int Offset(int bb, int r, int col) const { return bb * image_stride + r * row_pitch + (r >> 1) + col; }
+};
+WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w);
+// Most lanes of one warp that read the same shared-memory bank in one window load (1 = none).
+int WarpTileBankConflict(const WarpTile& tile);
+// Shared-memory budget of one tiled block (floats): 96 KiB, two blocks per SM on Hopper.
+constexpr int kTiledSmemFloats = 24576;
+// Channels staged at once by the tiled kernel (fills kTiledSmemFloats; at least 1).
+int TiledChannelChunk(const WarpTile& tile, int channels);
 
 // Builds the grouped schedule. filter_out has num_filters entries; kernels may come in any order.
 // Throws std::invalid_argument on out-of-range filters/channels or empty masks.

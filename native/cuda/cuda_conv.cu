@@ -1,6 +1,7 @@
 // Host side of the CUDA path: device discovery, buffer pool, schedule cache, copies and timing.
 #include "cuda/cuda_conv.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <memory>
@@ -230,7 +231,7 @@ void CudaConv2DForward(const Conv2DParams& p, const float* x, const float* filte
   call.H2D(dx, x, xb);
   call.H2D(dw, filter, wb);
   call.KernelsBegin();
-  LaunchDenseForward(g, dx, dw, dyp, opt.tf32, s.stream);
+  LaunchDenseForward(g, dx, dw, dyp, opt.tf32, s.num_sms, s.stream);
   call.KernelsEnd();
   call.D2H(y, dyp, yb);
   if (timing) timing->path = opt.tf32 ? "dense-tf32" : "dense-fp32";
@@ -250,7 +251,7 @@ void CudaConv2DBackpropInput(const Conv2DParams& p, const float* dy, const float
   call.H2D(ddy, dy, yb);
   call.H2D(dw, filter, wb);
   call.KernelsBegin();
-  LaunchDenseBackpropInput(g, ddy, dw, wt, ddx, opt.tf32, s.stream);
+  LaunchDenseBackpropInput(g, ddy, dw, wt, ddx, opt.tf32, s.num_sms, s.stream);
   call.KernelsEnd();
   call.D2H(dx, ddx, xb);
   if (timing) timing->path = opt.tf32 ? "dense-tf32" : "dense-fp32";
@@ -291,11 +292,10 @@ bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std
   return w.empty();
 }
 
-// The layout's values in the device schedule's order (O(nnz); uploaded with every call).
-static std::vector<float> GatherValues(const PatternLayout& layout, const std::vector<int64_t>& src) {
-  std::vector<float> vals(src.size());
-  for (size_t i = 0; i < src.size(); ++i) vals[i] = layout.values[size_t(src[i])];
-  return vals;
+// CLICKTRAIN_CUDA_SPARSE_TILED=0 keeps every sparse forward on the general kernel (A/B checks).
+static bool TiledAllowed() {
+  const char* v = std::getenv("CLICKTRAIN_CUDA_SPARSE_TILED");
+  return !(v && std::string(v) == "0");
 }
 
 void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
@@ -305,20 +305,19 @@ void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const Patter
   RequireDevice();
   const ConvGeom g = ToGeom(p);
   State& s = St();
-  const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
-  const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
-  CachedSchedule* c = GetSchedule(layout, SchedKind::kForward, chunk);
-  const std::vector<float> vals = GatherValues(layout, c->host_grouped.value_src);
+  const SparseForwardPlan plan = PlanSparseForward(g, TiledAllowed());
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kForward, plan.chunk);
+  const std::vector<float> vals = GatherScheduleValues(layout.values, c->host_grouped.value_src);
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
   float* dxp = F(s.in0.Get(xb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* dyp = F(s.out.Get(yb + 4));
   Call call(timing);
   call.H2D(dxp, x, xb);
   call.H2D(dv, vals.data(), vb);
   call.KernelsBegin();
-  LaunchSparseForward(g, tile, c->grouped, dxp, dv, dyp, s.stream);
+  LaunchSparseForwardPlanned(g, plan, c->grouped, dxp, dv, dyp, s.num_sms, s.stream);
   call.KernelsEnd();
   call.D2H(y, dyp, yb);
-  if (timing) timing->path = "sparse";
+  if (timing) timing->path = plan.tiled ? "sparse-tiled" : "sparse";
 }
 
 void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& layout,
@@ -340,20 +339,20 @@ void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const
   t.h = g.oh; t.w = g.ow; t.c = g.oc;
   t.oh = g.h; t.ow = g.w; t.oc = g.c;
   t.pt = 2 * g.dh - g.pt; t.pl = 2 * g.dw - g.pl;
-  const PixelTile tile = PlanPixelTile(p.batch, p.in_h, p.in_w, 1, 1, g.dh, g.dw, 3, 3);
-  const int chunk = PlanChannelChunk(std::max(g.oc, 1), tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
-  CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropInput, chunk);
-  const std::vector<float> vals = GatherValues(layout, c->host_grouped.value_src);
+  t.sh = t.sw = 1;
+  const SparseForwardPlan plan = PlanSparseForward(t, TiledAllowed());
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropInput, plan.chunk);
+  const std::vector<float> vals = GatherScheduleValues(layout.values, c->host_grouped.value_src);
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), vb = sizeof(float) * vals.size();
   float* ddy = F(s.in0.Get(yb + 4)); float* dv = F(s.in1.Get(vb + 4)); float* ddx = F(s.out.Get(xb + 4));
   Call call(timing);
   call.H2D(ddy, dy, yb);
   call.H2D(dv, vals.data(), vb);
   call.KernelsBegin();
-  LaunchSparseForward(t, tile, c->grouped, ddy, dv, ddx, s.stream);
+  LaunchSparseForwardPlanned(t, plan, c->grouped, ddy, dv, ddx, s.num_sms, s.stream);
   call.KernelsEnd();
   call.D2H(dx, ddx, xb);
-  if (timing) timing->path = "sparse";
+  if (timing) timing->path = plan.tiled ? "sparse-tiled" : "sparse";
 }
 
 void CudaSparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,

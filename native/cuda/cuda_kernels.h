@@ -20,11 +20,13 @@ struct ConvGeom {
 ConvGeom ToGeom(const Conv2DParams& p);  // throws when a size exceeds int32 indexing
 
 // Dense implicit GEMM. tf32: tensor-core (wmma, sm_80+) math with FP32 accumulation.
+// num_sms sizes the grid (K is split, with atomics into a zeroed output, when the tiles alone would
+// leave SMs idle).
 void LaunchDenseForward(const ConvGeom& g, const float* x, const float* filter, float* y, bool tf32,
-                        cudaStream_t stream);
+                        int num_sms, cudaStream_t stream);
 // filter_t: workspace of FilterSize floats (the filter transposed to [fh, fw, oc, c]).
 void LaunchDenseBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* filter_t,
-                              float* dx, bool tf32, cudaStream_t stream);
+                              float* dx, bool tf32, int num_sms, cudaStream_t stream);
 // dfilter is zeroed and accumulated with split-K atomics.
 void LaunchDenseBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter,
                                bool tf32, int num_sms, cudaStream_t stream);
@@ -57,6 +59,24 @@ struct DeviceBlockSchedule {
 // values: device values in schedule order. tile from PlanPixelTile on the output geometry.
 void LaunchSparseForward(const ConvGeom& g, const PixelTile& tile, const DeviceGroupedSchedule& s,
                          const float* x, const float* values, float* y, cudaStream_t stream);
+// Tiled fast path of LaunchSparseForward for stride 1, dilation 1 (sparse_forward_tiled.cu); the
+// schedule's chunk must be TiledChannelChunk(tile, g.c).
+bool SparseForwardTiledApplies(const ConvGeom& g);
+void LaunchSparseForwardTiled(const ConvGeom& g, const WarpTile& tile, const DeviceGroupedSchedule& s,
+                              const float* x, const float* values, float* y, int num_sms, cudaStream_t stream);
+
+// The sparse forward path for a geometry: tiled when it applies (and allow_tiled), else general.
+// The schedule's chunk must be plan.chunk.
+struct SparseForwardPlan {
+  bool tiled = false;
+  PixelTile tile;   // general path
+  WarpTile wtile;   // tiled path
+  int chunk = 1;
+};
+SparseForwardPlan PlanSparseForward(const ConvGeom& g, bool allow_tiled = true);
+void LaunchSparseForwardPlanned(const ConvGeom& g, const SparseForwardPlan& plan, const DeviceGroupedSchedule& s,
+                                const float* x, const float* values, float* y, int num_sms, cudaStream_t stream);
+
 // dfilter (dense HWIO, zeroed here) receives the gradient at the kept positions only.
 void LaunchSparseBackpropFilter(const ConvGeom& g, const PixelTile& tile, const DeviceBlockSchedule& s,
                                 const float* x, const float* dy, float* dfilter, int num_sms,

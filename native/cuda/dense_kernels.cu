@@ -296,15 +296,23 @@ __global__ void TransposeFilterKernel(const float* __restrict__ w, float* __rest
   }
 }
 
+// 128x128 tiles when they alone give every SM a block, else 64x64 tiles; either way split along K
+// (atomics into a zeroed C) until the grid has target_blocks blocks, keeping >= 256 of K per split.
 template <Pass P>
 void LaunchGemm(const ConvGeom& g, const float* a, const float* b, float* c, int M, int N, int K, bool tf32,
-                int splits, cudaStream_t stream) {
+                int num_sms, int64_t target_blocks, cudaStream_t stream) {
   if (M <= 0 || N <= 0) return;
-  const bool atomic = splits > 1;
-  const bool big = N > 64 && M >= 128 && (int64_t((M + 127) / 128) * ((N + 127) / 128) * splits >= 64);
+  const int64_t t128 = int64_t((M + 127) / 128) * ((N + 127) / 128), t64 = int64_t((M + 63) / 64) * ((N + 63) / 64);
+  const bool big = N > 64 && M >= 128 && t128 >= std::max(num_sms, 1);
+  const int64_t tiles = big ? t128 : t64;
+  int64_t splits = 1;
+  if (tiles < target_blocks) splits = std::min<int64_t>((target_blocks + tiles - 1) / tiles, std::max(1, K / 256));
+  splits = std::min<int64_t>(splits, 65535);
   int kchunk = K;
-  if (splits > 1) kchunk = ((K + splits - 1) / splits + kBK - 1) / kBK * kBK;
+  if (splits > 1) kchunk = int(((K + splits - 1) / splits + kBK - 1) / kBK * kBK);
   const int zs = splits > 1 ? (K + kchunk - 1) / kchunk : 1;
+  const bool atomic = zs > 1;
+  if (atomic) CheckCuda(cudaMemsetAsync(c, 0, sizeof(float) * size_t(M) * N, stream), "memset split-K output");
   auto launch = [&](auto kernel, int bm, int bn) {
     dim3 grid((N + bn - 1) / bn, (M + bm - 1) / bm, zs);
     if (grid.y > 65535) throw std::invalid_argument("cuda conv2d: too many GEMM rows");
@@ -323,17 +331,17 @@ void LaunchGemm(const ConvGeom& g, const float* a, const float* b, float* c, int
 }  // namespace
 
 void LaunchDenseForward(const ConvGeom& g, const float* x, const float* filter, float* y, bool tf32,
-                        cudaStream_t stream) {
+                        int num_sms, cudaStream_t stream) {
   const int M = g.n * g.oh * g.ow, N = g.oc, K = g.fh * g.fw * g.c;
   if (M > 0 && N > 0 && K == 0) {
     CheckCuda(cudaMemsetAsync(y, 0, sizeof(float) * size_t(M) * N, stream), "memset y");
     return;
   }
-  LaunchGemm<Pass::kForward>(g, x, filter, y, M, N, K, tf32, 1, stream);
+  LaunchGemm<Pass::kForward>(g, x, filter, y, M, N, K, tf32, num_sms, 2 * int64_t(num_sms), stream);
 }
 
 void LaunchDenseBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* filter_t,
-                              float* dx, bool tf32, cudaStream_t stream) {
+                              float* dx, bool tf32, int num_sms, cudaStream_t stream) {
   const int M = g.n * g.h * g.w, N = g.c, K = g.fh * g.fw * g.oc;
   if (M > 0 && N > 0 && K == 0) {
     CheckCuda(cudaMemsetAsync(dx, 0, sizeof(float) * size_t(M) * N, stream), "memset dx");
@@ -344,21 +352,19 @@ void LaunchDenseBackpropInput(const ConvGeom& g, const float* dy, const float* f
   const int blocks = int(std::min<size_t>((total + 255) / 256, 4096));
   TransposeFilterKernel<<<blocks, 256, 0, stream>>>(filter, filter_t, g.fh * g.fw, g.c, g.oc);
   CheckCuda(cudaGetLastError(), "filter transpose launch");
-  LaunchGemm<Pass::kBackpropInput>(g, dy, filter_t, dx, M, N, K, tf32, 1, stream);
+  LaunchGemm<Pass::kBackpropInput>(g, dy, filter_t, dx, M, N, K, tf32, num_sms, 2 * int64_t(num_sms), stream);
 }
 
 void LaunchDenseBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter,
                                bool tf32, int num_sms, cudaStream_t stream) {
   const int M = g.fh * g.fw * g.c, N = g.oc, K = g.n * g.oh * g.ow;
   if (M <= 0 || N <= 0) return;
-  CheckCuda(cudaMemsetAsync(dfilter, 0, sizeof(float) * size_t(M) * N, stream), "memset dfilter");
-  if (K == 0) return;
-  // Split K until the grid has ~4 blocks per SM, keeping >= 256 k per split.
-  const int64_t tiles = int64_t((M + 63) / 64) * ((N + 63) / 64);
-  int64_t splits = std::max<int64_t>(1, (4 * int64_t(std::max(num_sms, 1)) + tiles - 1) / tiles);
-  splits = std::min<int64_t>(splits, std::max(1, K / 256));
-  splits = std::min<int64_t>(splits, 65535);
-  LaunchGemm<Pass::kBackpropFilter>(g, x, dy, dfilter, M, N, K, tf32, int(splits), stream);
+  if (K == 0) {
+    CheckCuda(cudaMemsetAsync(dfilter, 0, sizeof(float) * size_t(M) * N, stream), "memset dfilter");
+    return;
+  }
+  // The reduction runs over every output pixel: split it until ~4 blocks per SM.
+  LaunchGemm<Pass::kBackpropFilter>(g, x, dy, dfilter, M, N, K, tf32, num_sms, 4 * int64_t(std::max(num_sms, 1)), stream);
 }
 
 }  // namespace cuda

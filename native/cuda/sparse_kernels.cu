@@ -13,29 +13,16 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "cuda/async_copy.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/sparse_patterns.h"
 
-#define CT_PATTERNS4(X) X(15) X(23) X(27) X(29) X(30) X(39) X(43) X(45) X(46) X(51) X(53) X(54) X(57) X(58) X(60) X(71) X(75) X(77) X(78) X(83) X(85) X(86) X(89) X(90) X(92) X(99) X(101) X(102) X(105) X(106) X(108) X(113) X(114) X(116) X(120) X(135) X(139) X(141) X(142) X(147) X(149) X(150) X(153) X(154) X(156) X(163) X(165) X(166) X(169) X(170) X(172) X(177) X(178) X(180) X(184) X(195) X(197) X(198) X(201) X(202) X(204) X(209) X(210) X(212) X(216) X(225) X(226) X(228) X(232) X(240) X(263) X(267) X(269) X(270) X(275) X(277) X(278) X(281) X(282) X(284) X(291) X(293) X(294) X(297) X(298) X(300) X(305) X(306) X(308) X(312) X(323) X(325) X(326) X(329) X(330) X(332) X(337) X(338) X(340) X(344) X(353) X(354) X(356) X(360) X(368) X(387) X(389) X(390) X(393) X(394) X(396) X(401) X(402) X(404) X(408) X(417) X(418) X(420) X(424) X(432) X(449) X(450) X(452) X(456) X(464) X(480)
 
 namespace clicktrain {
 namespace cuda {
 namespace {
 
 constexpr int kSpThreads = 128;
-
-__host__ __device__ constexpr int PopCount9(int m) {
-  int n = 0;
-  for (int i = 0; i < 9; ++i) n += (m >> i) & 1;
-  return n;
-}
-__host__ __device__ constexpr int TapBit(int m, int t) {
-  for (int i = 0; i < 9; ++i)
-    if ((m >> i) & 1) {
-      if (t == 0) return i;
-      --t;
-    }
-  return 0;
-}
 
 struct Tile {
   int b0, ih0, iw0, oh0, ow0;
@@ -64,17 +51,19 @@ __device__ __forceinline__ bool TilePixel(const ConvGeom& g, const PixelTile& T,
 // Consecutive threads read consecutive channels (coalesced NHWC), S is odd (no bank conflicts).
 __device__ __forceinline__ void StageInput(const ConvGeom& g, const PixelTile& T, const Tile& o,
                                            const float* __restrict__ x, int cbase, int cn, float* xs) {
+  // A warp per window position (decoded once), lanes over channels: coalesced reads, no per-element
+  // division; asynchronous copies, so the whole window is in flight at once. The caller waits
+  // (CopyAsyncWaitAll + __syncthreads).
   const int S = T.chan_stride;
-  const int total = cn * T.tb * T.in_rows * T.in_cols;
-  for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
-    const int ci = idx % cn, pos = idx / cn;
+  const int npos = T.tb * T.in_rows * T.in_cols;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+  for (int pos = warp; pos < npos; pos += nwarps) {
     const int col = pos % T.in_cols, t = pos / T.in_cols;
     const int r = t % T.in_rows, bb = t / T.in_rows;
     const int b = o.b0 + bb, ih = o.ih0 + r, iw = o.iw0 + col;
-    float v = 0.f;
-    if (b < g.n && unsigned(ih) < unsigned(g.h) && unsigned(iw) < unsigned(g.w))
-      v = __ldg(x + ((size_t(b) * g.h + ih) * g.w + iw) * g.c + cbase + ci);
-    xs[ci * S + pos] = v;
+    const bool in = b < g.n && unsigned(ih) < unsigned(g.h) && unsigned(iw) < unsigned(g.w);
+    const float* src = in ? x + ((size_t(b) * g.h + ih) * g.w + iw) * g.c + cbase : x;
+    for (int ci = lane; ci < cn; ci += 32) CopyAsync4(xs + ci * S + pos, in ? src + ci : x, in);
   }
 }
 
@@ -141,6 +130,7 @@ SparseForwardKernel(ConvGeom g, PixelTile T, DeviceGroupedSchedule s, const floa
     const int cbase = c * s.chunk, cn = min(s.chunk, g.c - cbase);
     __syncthreads();
     StageInput(g, T, o, x, cbase, cn, xs);
+    CopyAsyncWaitAll();
     __syncthreads();
     for (int fl = warp; fl < fcount; fl += kSpThreads / 32) {
       const int seg = (f0 + fl) * s.num_chunks + c;
@@ -241,11 +231,12 @@ SparseBackpropFilterKernel(ConvGeom g, PixelTile T, DeviceBlockSchedule s, const
         const int fl = idx % FB, p = idx / FB;
         int b, oh, ow, base;
         const bool ok = TilePixel(g, T, o, p, &b, &oh, &ow, &base);
-        float v = 0.f;
-        if (ok && fl < fcount) v = __ldg(dy + ((size_t(b) * g.oh + oh) * g.ow + ow) * g.oc + __ldg(s.filter_out + f0 + fl));
-        dys[fl * kTilePixels + p] = v;
+        const bool valid = ok && fl < fcount;
+        CopyAsync4(dys + fl * kTilePixels + p,
+                   valid ? dy + ((size_t(b) * g.oh + oh) * g.ow + ow) * g.oc + __ldg(s.filter_out + f0 + fl) : dy, valid);
         if (fl == 0) pbase[p] = ok ? base : 0;
       }
+      CopyAsyncWaitAll();
       __syncthreads();
       for (int u = ubeg + warp; u < uend; u += kSpThreads / 32) {
         const int mask = __ldg(s.unit_mask + u);
@@ -281,6 +272,26 @@ void LaunchSparseForward(const ConvGeom& g, const PixelTile& tile, const DeviceG
   const dim3 grid(unsigned(tile.NumTiles()), unsigned((s.num_filters + kSparseFiltersPerBlock - 1) / kSparseFiltersPerBlock));
   SparseForwardKernel<<<grid, kSpThreads, smem, stream>>>(g, tile, s, x, values, y);
   CheckCuda(cudaGetLastError(), "sparse forward launch");
+}
+
+SparseForwardPlan PlanSparseForward(const ConvGeom& g, bool allow_tiled) {
+  SparseForwardPlan plan;
+  plan.tiled = allow_tiled && SparseForwardTiledApplies(g);
+  if (plan.tiled) {
+    plan.wtile = PlanWarpTile(g.n, g.oh, g.ow);
+    plan.chunk = TiledChannelChunk(plan.wtile, g.c);
+  } else {
+    plan.tile = PlanPixelTile(g.n, g.oh, g.ow, g.sh, g.sw, g.dh, g.dw, 3, 3);
+    plan.chunk = PlanChannelChunk(std::max(g.c, 1), plan.tile.chan_stride, kSparseFiltersPerBlock * kTilePixels);
+  }
+  return plan;
+}
+
+void LaunchSparseForwardPlanned(const ConvGeom& g, const SparseForwardPlan& plan, const DeviceGroupedSchedule& s,
+                                const float* x, const float* values, float* y, int num_sms, cudaStream_t stream) {
+  if (s.chunk != plan.chunk) throw std::invalid_argument("cuda sparse conv: schedule chunk differs from the plan's");
+  if (plan.tiled) LaunchSparseForwardTiled(g, plan.wtile, s, x, values, y, num_sms, stream);
+  else LaunchSparseForward(g, plan.tile, s, x, values, y, stream);
 }
 
 void LaunchSparseBackpropFilter(const ConvGeom& g, const PixelTile& tile, const DeviceBlockSchedule& s,

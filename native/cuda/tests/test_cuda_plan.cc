@@ -82,10 +82,67 @@ std::vector<float> EmulateBackpropFilter(const Conv2DParams& p, const BlockSched
   return dw;
 }
 
+// Tiled stride-1 forward emulation (sparse_forward_tiled.cu): same tile origin, lane grid, skewed
+// staging offsets and per-lane 2 x tw_t accumulators; unstaged shared memory is NaN so a read outside
+// the staged window shows.
+std::vector<float> EmulateTiledForward(const Geo& g, int out_c, const WarpTile& T, const GroupedSchedule& s,
+                                       const std::vector<float>& vals, const std::vector<float>& x) {
+  std::vector<float> y(size_t(g.n * g.oh * g.ow * out_c), std::nanf(""));
+  std::vector<float> xs(size_t(s.chunk) * T.chan_stride);
+  const int tw_t = T.tw_t;
+  for (int64_t tile = 0; tile < T.NumTiles(); ++tile) {
+    const int tw_i = int(tile % T.tiles_w), t2 = int(tile / T.tiles_w);
+    const int b0 = (t2 / T.tiles_h) * T.tb, oh0 = (t2 % T.tiles_h) * T.th, ow0 = tw_i * T.tw;
+    std::vector<float> acc(size_t(s.num_filters) * 32 * 2 * tw_t, 0.f);
+    for (int c = 0; c < s.num_chunks; ++c) {
+      const int cbase = c * s.chunk, cn = std::min<int>(s.chunk, int(g.c) - cbase);
+      std::fill(xs.begin(), xs.end(), std::nanf(""));
+      for (int ci = 0; ci < cn; ++ci)
+        for (int bb = 0; bb < T.tb; ++bb)
+          for (int r = 0; r < T.th + 2; ++r)
+            for (int col = 0; col < T.tw + 2; ++col) {
+              const int64_t b = b0 + bb, ih = oh0 - g.pt + r, iw = ow0 - g.pl + col;
+              const bool in = b < g.n && ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+              xs[size_t(ci * T.chan_stride + T.Offset(bb, r, col))] =
+                  in ? x[size_t(((b * g.h + ih) * g.w + iw) * g.c + cbase + ci)] : 0.f;
+            }
+      for (int f = 0; f < s.num_filters; ++f)
+        for (int lane = 0; lane < 32; ++lane) {
+          const int lw = lane % T.lanes_w, lh = (lane / T.lanes_w) % T.lanes_h, lb = lane / (T.lanes_w * T.lanes_h);
+          const int base = lb * T.image_stride + 2 * lh * T.row_pitch + lh + lw * tw_t;
+          const int rowoff[4] = {base, base + T.row_pitch, base + 2 * T.row_pitch + 1, base + 3 * T.row_pitch + 1};
+          float* a = &acc[(size_t(f) * 32 + lane) * 2 * tw_t];
+          const int seg = f * s.num_chunks + c;
+          for (int gi = s.seg_group[seg]; gi < s.seg_group[seg + 1]; ++gi)
+            for (int k = s.group_kernel[gi]; k < s.group_kernel[gi + 1]; ++k) {
+              int t = 0;
+              for (int bit = 0; bit < 9; ++bit) {
+                if (!(s.group_mask[gi] & (1u << bit))) continue;
+                const float w = vals[size_t(s.kernel_value[k] + t++)];
+                for (int i = 0; i < 2; ++i)
+                  for (int j = 0; j < tw_t; ++j)
+                    a[i * tw_t + j] += w * xs[size_t((s.kernel_channel[k] - cbase) * T.chan_stride + rowoff[i + bit / 3] + bit % 3 + j)];
+              }
+            }
+        }
+    }
+    for (int f = 0; f < s.num_filters; ++f)
+      for (int lane = 0; lane < 32; ++lane) {
+        const int lw = lane % T.lanes_w, lh = (lane / T.lanes_w) % T.lanes_h, lb = lane / (T.lanes_w * T.lanes_h);
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < tw_t; ++j) {
+            const int64_t b = b0 + lb, oh = oh0 + 2 * lh + i, ow = ow0 + lw * tw_t + j;
+            if (b < g.n && oh < g.oh && ow < g.ow)
+              y[size_t(((b * g.oh + oh) * g.ow + ow) * out_c + s.filter_out[size_t(f)])] =
+                  acc[(size_t(f) * 32 + lane) * 2 * tw_t + size_t(i * tw_t + j)];
+          }
+      }
+  }
+  return y;
+}
+
 std::vector<float> Gather(const std::vector<float>& src, const std::vector<int64_t>& idx) {
-  std::vector<float> v(idx.size());
-  for (size_t i = 0; i < idx.size(); ++i) v[i] = src[size_t(idx[i])];
-  return v;
+  return GatherScheduleValues(src, idx);
 }
 
 }  // namespace
@@ -112,6 +169,23 @@ int main() {
     const PixelTile s = PlanPixelTile(128, 4, 4, 1, 1, 1, 1, 3, 3);
     r.Check(s.tb == 4 && s.th == 4 && s.tw == 4 && s.NumTiles() == 32, "4x4 maps: 4 images per tile");
   }
+  // Warp tiles of the tiled stride-1 kernel: 32 lanes, tiles cover the output, window fits its stride.
+  for (int it = 0; it < 200; ++it) {
+    const int64_t b = RandInt(1, 130), oh = RandInt(1, 70), ow = RandInt(1, 70);
+    const WarpTile t = PlanWarpTile(b, oh, ow);
+    const bool ok = t.lanes_w * t.lanes_h * t.lanes_b == 32 && t.th == 2 * t.lanes_h && t.tw == t.tw_t * t.lanes_w &&
+                    t.tb == t.lanes_b && t.chan_stride % 2 == 1 &&
+                    t.Offset(0, t.th + 1, t.tw + 1) < t.image_stride && t.tb * t.image_stride <= t.chan_stride &&
+                    int64_t(t.tiles_b) * t.tb >= b && int64_t(t.tiles_h) * t.th >= oh && int64_t(t.tiles_w) * t.tw >= ow &&
+                    TiledChannelChunk(t, 512) * t.chan_stride <= kTiledSmemFloats;
+    r.Check(ok, "warp tile plan b=" + std::to_string(b) + " oh=" + std::to_string(oh) + " ow=" + std::to_string(ow));
+  }
+  for (int hw : {32, 16, 8, 4, 2}) {
+    const WarpTile t = PlanWarpTile(128, hw, hw);
+    std::printf("warp tile %dx%d: lanes %dx%dx%d, tile %dx%dx%d, chunk(512) %d, bank conflict %d-way\n", hw, hw,
+                t.lanes_b, t.lanes_h, t.lanes_w, t.tb, t.th, t.tw, TiledChannelChunk(t, 512), WarpTileBankConflict(t));
+    r.Check(WarpTileBankConflict(t) == 1, "warp tile " + std::to_string(hw) + ": lanes spread over banks");
+  }
   // Rotation.
   bool rot_ok = true;
   for (int m = 0; m < 512; ++m)
@@ -135,14 +209,17 @@ int main() {
     // forward
     GroupedSchedule fs = BuildGroupedSchedule(l.out_c, l.in_c, chunk, l.filter_order, ForwardKernelRefs(l));
     r.Check(CheckGroupedSchedule(fs).empty(), "forward schedule invariants: " + CheckGroupedSchedule(fs) + tag);
-    r.Check(fs.NumKernels() == l.NumKernels() && fs.NumValues() == l.NumValues(), "forward schedule keeps every kernel" + tag);
-    std::multiset<int64_t> srcs(fs.value_src.begin(), fs.value_src.end());
+    std::multiset<int64_t> srcs;
+    for (int64_t v : fs.value_src)
+      if (v >= 0) srcs.insert(v);
+    r.Check(fs.NumKernels() == l.NumKernels() && int64_t(srcs.size()) == l.NumValues(), "forward schedule keeps every kernel" + tag);
     bool perm = int64_t(srcs.size()) == l.NumValues();
     for (int64_t i = 0; perm && i < l.NumValues(); ++i) perm = srcs.count(i) == 1;
     r.Check(perm, "forward value_src is a permutation" + tag);
     const Geo gf{p.batch, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_left};
     r.CheckClose(MaxRelError(EmulateForward(gf, int(p.out_c), fs, Gather(l.values, fs.value_src), x), RefForward(p, x, w)), 1e-5,
                  "forward schedule emulation" + tag);
+
     // backward data (stride 1 path: rotated transposed layout as a forward conv of dy)
     if (p.stride_h == 1 && p.stride_w == 1) {
       std::vector<int32_t> order;
@@ -170,6 +247,26 @@ int main() {
     r.Check(LayoutStructureHash(l) == LayoutStructureHash(HandLayout(masks, int(p.in_c), int(p.out_c))) ||
                 l.out_c > 1,  // the hand layout shuffles filters, so only single-filter layouts are equal
             "structure hash is deterministic" + tag);
+  }
+  // Tiled stride-1 forward (random sizes, stride and dilation forced to 1), emulated vs float64.
+  for (int it = 0; it < 30; ++it) {
+    Conv2DParams p = RandomParams();
+    const int64_t pb = RandInt(0, 2), pr = RandInt(0, 2);
+    p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.in_h = std::max<int64_t>(p.in_h, 3 - p.pad_top - pb); p.in_w = std::max<int64_t>(p.in_w, 3 - p.pad_left - pr);
+    p.out_h = p.in_h + p.pad_top + pb - 2; p.out_w = p.in_w + p.pad_left + pr - 2;
+    if (it % 6 == 5) { p.batch = RandInt(1, 40); p.in_h = p.in_w = RandInt(1, 3) * 2; p.pad_top = p.pad_left = 1;
+                       p.out_h = p.in_h; p.out_w = p.in_w; }  // several images per tile
+    const int taps = RandInt(0, 2) == 0 ? 0 : 4;
+    const PatternLayout l = HandLayout(RandomMasks(int(p.in_c), int(p.out_c), 0.5, RandInt(1, 8), taps), int(p.in_c), int(p.out_c));
+    const auto x = RandomVector(size_t(p.InputSize()));
+    const Geo gf{p.batch, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, 1, 1, 1, 1, p.pad_top, p.pad_left};
+    const WarpTile wt = PlanWarpTile(p.batch, p.out_h, p.out_w);
+    GroupedSchedule ts = BuildGroupedSchedule(l.out_c, l.in_c, RandInt(1, 5), l.filter_order, ForwardKernelRefs(l));
+    r.CheckClose(MaxRelError(EmulateTiledForward(gf, int(p.out_c), wt, ts, Gather(l.values, ts.value_src), x),
+                             RefForward(p, x, DenseFromLayout(l))),
+                 1e-5, "tiled forward emulation it=" + std::to_string(it) + " n=" + std::to_string(p.batch) + " h=" +
+                           std::to_string(p.in_h) + " w=" + std::to_string(p.in_w) + " taps=" + std::to_string(taps));
   }
   // Value changes leave the structure hash alone; structure changes move it.
   {

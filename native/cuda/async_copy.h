@@ -1,0 +1,28 @@
+// Asynchronous global -> shared copies (cp.async, sm_80+): a staging loop issues all its copies
+// without waiting on any, so a block's whole input window is in flight at once instead of one
+// load latency per loop trip. Out-of-image positions are zero-filled by the copy itself.
+#pragma once
+#include <cuda_runtime.h>
+
+namespace clicktrain {
+namespace cuda {
+
+// dst (shared) = valid ? *src : 0.f; src must be a valid global address even when !valid.
+__device__ __forceinline__ void CopyAsync4(float* dst, const float* src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(saddr), "l"(src), "r"(valid ? 4 : 0));
+#else
+  *dst = valid ? __ldg(src) : 0.f;
+#endif
+}
+
+// Waits for this thread's outstanding CopyAsync4; follow with __syncthreads() before reading.
+__device__ __forceinline__ void CopyAsyncWaitAll() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::);
+#endif
+}
+
+}  // namespace cuda
+}  // namespace clicktrain
