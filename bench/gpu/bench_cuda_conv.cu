@@ -142,6 +142,24 @@ int main(int argc, char** argv) {
                              Up(ks.kernel_channel), Up(ks.kernel_filter), Up(ks.kernel_slot), Up(ks.slot_out)};
       report("backprop_filter", "sparse", MedianMs(reps, sets, [&](int s) {
         LaunchSparseBackpropFilter(g, tile, kd, x[s], dy[s], dw[s], prop.multiProcessorCount, 0); }), sparse_flops);
+      {  // tiled backward filter (natural filter order, per-weight sums in shared memory)
+        const WarpTile wt = PlanWarpTile(batch, sh.hw, sh.hw);
+        const int tchunk = TiledBackpropFilterChunk(wt, sh.c, MaxBlockValues(l, kTiledBwdFiltersPerBlock));
+        std::vector<int32_t> identity(size_t(l.out_c));
+        for (int i = 0; i < l.out_c; ++i) identity[size_t(i)] = i;
+        GroupedSchedule ts = BuildGroupedSchedule(l.out_c, l.in_c, tchunk, identity, BackwardFilterKernelRefs(l));
+        const GradientTargets tg = BuildGradientTargets(ts, l.in_c, l.out_c);
+        const int maxv = tg.MaxBlockValues(kTiledBwdFiltersPerBlock);
+        if (SparseBackpropFilterTiledFits(wt, tchunk, maxv)) {
+          DeviceGroupedSchedule td{ts.num_filters, ts.chunk, ts.num_chunks, Up(ts.filter_out), Up(ts.seg_group),
+                                   Up(ts.group_mask), Up(ts.group_kernel), Up(ts.kernel_channel), Up(ts.kernel_value)};
+          int32_t* fv = Up(tg.filter_value);
+          int64_t* vd = Up(tg.value_dense);
+          report("backprop_filter", "sparse-tiled", MedianMs(reps, sets, [&](int s) {
+            LaunchSparseBackpropFilterTiled(g, wt, td, fv, vd, maxv, x[s], dy[s], dw[s], prop.multiProcessorCount, 0); }),
+                 sparse_flops);
+        }
+      }
       std::printf("{\"shape\": \"%s\", \"sparse_layout\": {\"kept_weights\": %lld, \"dense_weights\": %lld, \"theoretical_ratio\": %.2f}}\n",
                   name.c_str(), (long long)l.NumValues(), (long long)(p.FilterSize()), double(p.FilterSize()) / std::max<int64_t>(1, l.NumValues()));
     }

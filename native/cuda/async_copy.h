@@ -7,13 +7,13 @@
 namespace clicktrain {
 namespace cuda {
 
-// dst (shared) = valid ? *src : 0.f; src must be a valid global address even when !valid.
+// dst (shared) = valid ? *src : 0.f; src is not read when !valid (any address will do).
 __device__ __forceinline__ void CopyAsync4(float* dst, const float* src, bool valid) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(saddr), "l"(src), "r"(valid ? 4 : 0));
 #else
-  *dst = valid ? __ldg(src) : 0.f;
+  *dst = valid ? __ldg(src) : 0.f;  // pre-sm_80 fallback
 #endif
 }
 

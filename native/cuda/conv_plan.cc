@@ -65,14 +65,11 @@ PixelTile PlanPixelTile(int64_t batch, int64_t out_h, int64_t out_w, int stride_
 
 int WarpTileBankConflict(const WarpTile& t) {
   int worst = 1;
-  for (int rr = 0; rr < 4; ++rr) {
-    int count[32] = {};
-    for (int lane = 0; lane < 32; ++lane) {
-      const int lw = lane % t.lanes_w, lh = (lane / t.lanes_w) % t.lanes_h, lb = lane / (t.lanes_w * t.lanes_h);
-      const int addr = t.Offset(lb, 2 * lh + rr, lw * t.tw_t);
-      worst = std::max(worst, ++count[addr % 32]);
+  for (int rr = 0; rr < 4; ++rr)
+    for (int phase = 0; phase < 32; phase += 8) {
+      int count[8] = {};
+      for (int lane = phase; lane < phase + 8; ++lane) worst = std::max(worst, ++count[(t.LaneRow(lane, rr) / 4) % 8]);
     }
-  }
   return worst;
 }
 
@@ -80,19 +77,20 @@ WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w) {
   WarpTile t;
   const int64_t ow = std::max<int64_t>(out_w, 1), oh = std::max<int64_t>(out_h, 1);
   t.tw_t = ow >= 8 ? 8 : ow >= 4 ? 4 : 2;
-  t.lanes_w = std::min(4, Pow2Ceil(CeilDiv(ow, t.tw_t)));
+  // Lanes side by side start tw_t columns apart, 16-byte aligned only for tw_t >= 4.
+  t.lanes_w = t.tw_t == 2 ? 1 : std::min(4, Pow2Ceil(CeilDiv(ow, t.tw_t)));
   t.lanes_h = std::min(32 / t.lanes_w, Pow2Ceil(CeilDiv(oh, 2)));
   t.lanes_b = 32 / (t.lanes_w * t.lanes_h);
   t.th = 2 * t.lanes_h;
   t.tw = t.tw_t * t.lanes_w;
   t.tb = t.lanes_b;
   const int rows = t.th + 2;
-  t.row_pitch = t.tw + 2;
-  // Smallest image stride (within one bank cycle past the window) that spreads the lanes of the
-  // images over the most banks.
-  const int min_stride = rows * t.row_pitch + (rows - 1) / 2 + 1;
+  t.row_pitch = (t.tw + 2 + 3) / 4 * 4;
+  // Smallest 16-byte-multiple image stride (within one bank cycle past the window) that spreads the
+  // quarter warps over the most bank groups.
+  const int min_stride = t.Offset(0, rows - 1, t.row_pitch);
   int best = min_stride, best_conflict = 33;
-  for (int is = min_stride; is < min_stride + 32; ++is) {
+  for (int is = min_stride; is < min_stride + 32; is += 4) {
     t.image_stride = is;
     const int conflict = WarpTileBankConflict(t);
     if (conflict < best_conflict) best = is, best_conflict = conflict;
@@ -100,21 +98,25 @@ WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w) {
   }
   t.image_stride = best;
   t.chan_stride = t.tb * t.image_stride;
-  if (t.chan_stride % 2 == 0) t.chan_stride += 1;
   t.tiles_b = int(CeilDiv(std::max<int64_t>(batch, 0), t.tb));
   t.tiles_h = int(CeilDiv(std::max<int64_t>(out_h, 0), t.th));
   t.tiles_w = int(CeilDiv(std::max<int64_t>(out_w, 0), t.tw));
   return t;
 }
 
-int TiledChannelChunk(const WarpTile& t, int channels) {
-  return std::max(1, std::min(std::max(channels, 1), kTiledSmemFloats / std::max(t.chan_stride, 1)));
-}
-
 std::vector<float> GatherScheduleValues(const std::vector<float>& src, const std::vector<int64_t>& value_src) {
   std::vector<float> v(value_src.size());
   for (size_t i = 0; i < value_src.size(); ++i) v[i] = value_src[i] < 0 ? 0.f : src[size_t(value_src[i])];
   return v;
+}
+
+int TiledChannelChunk(const WarpTile& t, int channels, int budget_floats) {
+  // At most 32 (the staging lanes copy one channel each); all channels when they fit, else 32 or 16
+  // so that every chunk but the last fills the lanes.
+  const int fit = std::min(32, std::max(1, budget_floats / std::max(t.chan_stride, 1)));
+  channels = std::max(channels, 1);
+  if (channels <= fit) return channels;
+  return fit >= 16 ? fit / 16 * 16 : fit;
 }
 
 int PlanChannelChunk(int channels, int chan_stride, int reserved_floats, int cap) {
@@ -296,6 +298,61 @@ std::vector<KernelRef> BackwardDataKernelRefs(const PatternLayout& l, std::vecto
     }
   }
   return refs;
+}
+
+std::vector<KernelRef> BackwardFilterKernelRefs(const PatternLayout& l) {
+  std::vector<KernelRef> refs = ForwardKernelRefs(l);
+  for (KernelRef& r : refs) r.filter = l.filter_order[size_t(r.filter)];
+  return refs;
+}
+
+GradientTargets BuildGradientTargets(const GroupedSchedule& s, int64_t in_channels, int64_t out_channels) {
+  GradientTargets t;
+  t.value_dense.assign(s.value_src.size(), -1);
+  t.filter_value.assign(size_t(s.num_filters) + 1, 0);
+  for (int f = 0; f < s.num_filters; ++f) {
+    const int g0 = s.seg_group[size_t(f) * s.num_chunks], g1 = s.seg_group[size_t(f + 1) * s.num_chunks];
+    t.filter_value[size_t(f)] = g0 < g1 ? s.kernel_value[size_t(s.group_kernel[size_t(g0)])]
+                                        : (f > 0 ? t.filter_value[size_t(f - 1)] : 0);
+    for (int gi = g0; gi < g1; ++gi)
+      for (int k = s.group_kernel[size_t(gi)]; k < s.group_kernel[size_t(gi) + 1]; ++k) {
+        int tap = 0;
+        for (int bit = 0; bit < 9; ++bit) {
+          if (!(s.group_mask[size_t(gi)] & (1u << bit))) continue;
+          t.value_dense[size_t(s.kernel_value[size_t(k)] + tap++)] =
+              (int64_t(bit) * in_channels + s.kernel_channel[size_t(k)]) * out_channels + s.filter_out[size_t(f)];
+        }
+      }
+  }
+  // Filters with no kernels carry the next filter's start so ranges stay monotone.
+  t.filter_value.back() = int32_t(s.value_src.size());
+  for (int f = s.num_filters - 1; f >= 0; --f) {
+    const int g0 = s.seg_group[size_t(f) * s.num_chunks], g1 = s.seg_group[size_t(f + 1) * s.num_chunks];
+    if (g0 == g1) t.filter_value[size_t(f)] = t.filter_value[size_t(f) + 1];
+  }
+  return t;
+}
+
+int GradientTargets::MaxBlockValues(int filters_per_block) const {
+  int most = 0;
+  const int nf = int(filter_value.size()) - 1;
+  for (int f0 = 0; f0 < nf; f0 += filters_per_block)
+    most = std::max(most, filter_value[size_t(std::min(nf, f0 + filters_per_block))] - filter_value[size_t(f0)]);
+  return most;
+}
+
+int MaxBlockValues(const PatternLayout& l, int filters_per_block) {
+  std::vector<int64_t> per_oc(size_t(std::max(l.out_c, 0)), 0);
+  for (int32_t s = 0; s < l.out_c; ++s)
+    for (int32_t k = l.filter_kernel_begin[size_t(s)]; k < l.filter_kernel_begin[size_t(s) + 1]; ++k)
+      per_oc[size_t(l.filter_order[size_t(s)])] += (MaskTaps(l.patterns[size_t(l.kernel_pattern[size_t(k)])]) + 3) / 4 * 4;
+  int64_t most = 0;
+  for (int32_t f0 = 0; f0 < l.out_c; f0 += filters_per_block) {
+    int64_t sum = 0;
+    for (int32_t f = f0; f < std::min(l.out_c, f0 + filters_per_block); ++f) sum += per_oc[size_t(f)];
+    most = std::max(most, sum);
+  }
+  return int(std::min<int64_t>(most, 1 << 30));
 }
 
 uint64_t LayoutStructureHash(const PatternLayout& l) {

@@ -75,30 +75,48 @@ struct GroupedSchedule {
 // Device values in schedule order: src[value_src[i]], zero for padding (O(values) per refresh).
 std::vector<float> GatherScheduleValues(const std::vector<float>& src, const std::vector<int64_t>& value_src);
 
-// Stride-1, dilation-1 tiled sparse forward (sparse_forward_tiled.cu): each lane computes a 2 x tw_t
-// block of outputs of one filter, the 32 lanes of a warp a block-wide pixel tile, the warps of a
-// block different filters over the same staged input. The staged window of a channel is stored with
-// one extra float after every second row ("row-pair skew") so the lanes of a warp, which start two
-// rows apart, fall in different shared-memory banks.
+#if defined(__CUDACC__)
+#define CT_HOST_DEVICE __host__ __device__
+#else
+#define CT_HOST_DEVICE
+#endif
+
+// Stride-1, dilation-1 tiled sparse kernels (sparse_forward_tiled.cu, sparse_backprop_filter_tiled.cu):
+// each lane computes a 2 x tw_t block of outputs of one filter, the 32 lanes of a warp a block-wide
+// pixel tile, the warps of a block different filters over the same staged input. A staged window
+// row is read as 16-byte vectors, so rows, images and channels start 16-byte aligned; each row pair
+// is shifted by 4 more floats ("row-pair skew") and lanes are ordered rows-first, so every quarter
+// warp of a vector load touches 8 different bank groups.
 struct WarpTile {
   int tw_t = 8;                          // output columns per lane (8, 4 or 2); rows per lane: 2
   int lanes_w = 1, lanes_h = 1, lanes_b = 1;  // lane grid, product 32
   int th = 2, tw = 8, tb = 1;            // block tile: 2 * lanes_h rows, tw_t * lanes_w cols, lanes_b images
-  int row_pitch = 10;                    // staged floats per window row (tw + 2)
-  int image_stride = 1;                  // staged floats per image window (chosen against bank conflicts)
-  int chan_stride = 1;                   // staged floats per channel (odd)
+  int row_pitch = 12;                    // staged floats per window row (tw + 2, rounded up to 4)
+  int image_stride = 4;                  // staged floats per image window (multiple of 4)
+  int chan_stride = 4;                   // staged floats per channel (tb * image_stride)
   int tiles_b = 1, tiles_h = 1, tiles_w = 1;
-  int64_t NumTiles() const { return int64_t(tiles_b) * tiles_h * tiles_w; }
+  CT_HOST_DEVICE int64_t NumTiles() const { return int64_t(tiles_b) * tiles_h * tiles_w; }
+  // Lane order: window-row pairs fastest, then column groups, then images.
+  CT_HOST_DEVICE int LaneH(int lane) const { return lane % lanes_h; }
+  CT_HOST_DEVICE int LaneW(int lane) const { return (lane / lanes_h) % lanes_w; }
+  CT_HOST_DEVICE int LaneB(int lane) const { return lane / (lanes_h * lanes_w); }
   // Staged offset of window row r, column col of image bb.
-  int Offset(int bb, int r, int col) const { return bb * image_stride + r * row_pitch + (r >> 1) + col; }
+  CT_HOST_DEVICE int Offset(int bb, int r, int col) const {
+    return bb * image_stride + r * row_pitch + (r >> 1) * 4 + col;
+  }
+  // Staged offset of window row 2 * LaneH + rr (rr = 0..3) at the lane's first column.
+  CT_HOST_DEVICE int LaneRow(int lane, int rr) const { return Offset(LaneB(lane), 2 * LaneH(lane) + rr, LaneW(lane) * tw_t); }
 };
 WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w);
-// Most lanes of one warp that read the same shared-memory bank in one window load (1 = none).
+// Most lanes of one quarter warp whose 16-byte window loads share a bank group (1 = none).
 int WarpTileBankConflict(const WarpTile& tile);
 // Shared-memory budget of one tiled block (floats): 96 KiB, two blocks per SM on Hopper.
 constexpr int kTiledSmemFloats = 24576;
-// Channels staged at once by the tiled kernel (fills kTiledSmemFloats; at least 1).
-int TiledChannelChunk(const WarpTile& tile, int channels);
+// Filters (warps) per block of the tiled backward-filter kernel.
+constexpr int kTiledBwdFiltersPerBlock = 16;
+// Channels staged at once by a tiled kernel within budget_floats: at most 32; all when they fit, else
+// 32 or 16 (at least 1).
+int TiledChannelChunk(const WarpTile& tile, int channels, int budget_floats = kTiledSmemFloats);
 
 // Builds the grouped schedule. filter_out has num_filters entries; kernels may come in any order.
 // Throws std::invalid_argument on out-of-range filters/channels or empty masks.
@@ -153,6 +171,23 @@ std::vector<KernelRef> ForwardKernelRefs(const PatternLayout& layout);
 // original output channel, mask rotated 180 degrees, values reversed.
 std::vector<KernelRef> BackwardDataKernelRefs(const PatternLayout& layout,
                                               std::vector<int32_t>* filter_out);
+// Backward filter on the tiled kernel: forward refs with filter = output channel (natural order, so
+// neighbouring warps read neighbouring dy channels and share L1 sectors); filter_out = identity.
+std::vector<KernelRef> BackwardFilterKernelRefs(const PatternLayout& layout);
+
+// Where the gradient of each device value of a grouped schedule lands: value_dense[v] = dense HWIO
+// index ((kh * 3 + kw) * in_channels + c) * out_channels + filter_out[f], -1 for padding;
+// filter_value[f] = first device value of filter f (size F + 1; a filter's values are contiguous).
+struct GradientTargets {
+  std::vector<int64_t> value_dense;
+  std::vector<int32_t> filter_value;
+  int MaxBlockValues(int filters_per_block) const;  // most values of filters_per_block consecutive filters
+};
+GradientTargets BuildGradientTargets(const GroupedSchedule& s, int64_t in_channels, int64_t out_channels);
+// Device values (padded to 4 per kernel) of the busiest block of filters_per_block consecutive output
+// channels: the tiled backward-filter's shared-memory sums, known before its chunk is chosen.
+int MaxBlockValues(const PatternLayout& layout, int filters_per_block);
+
 // Validates the arrays the CUDA path reads (sizes, ranges); throws std::invalid_argument.
 void ValidateLayoutForCuda(const PatternLayout& layout);
 // 64-bit FNV-1a hash of the layout's structure (not its values): the device schedule cache key.

@@ -51,6 +51,10 @@ struct CachedSchedule {
   BlockSchedule host_block;
   DeviceGroupedSchedule grouped;
   DeviceBlockSchedule block;
+  // Tiled backward-filter only: where each value's gradient lands (device copies).
+  int32_t* filter_value = nullptr;
+  int64_t* value_dense = nullptr;
+  int max_block_values = 0;
   std::vector<void*> owned;
   ~CachedSchedule() {
     for (void* p : owned) cudaFree(p);
@@ -149,7 +153,7 @@ class Call {
 
 float* F(void* p) { return static_cast<float*>(p); }
 
-enum class SchedKind : uint64_t { kForward = 1, kBackpropInput = 2, kBackpropFilter = 3 };
+enum class SchedKind : uint64_t { kForward = 1, kBackpropInput = 2, kBackpropFilter = 3, kBackpropFilterTiled = 4 };
 
 CachedSchedule* GetSchedule(const PatternLayout& layout, SchedKind kind, int chunk) {
   State& s = St();
@@ -182,6 +186,14 @@ CachedSchedule* GetSchedule(const PatternLayout& layout, SchedKind kind, int chu
     GroupedSchedule& h = c->host_grouped;
     if (kind == SchedKind::kForward) {
       h = BuildGroupedSchedule(layout.out_c, layout.in_c, chunk, layout.filter_order, ForwardKernelRefs(layout));
+    } else if (kind == SchedKind::kBackpropFilterTiled) {
+      std::vector<int32_t> identity(size_t(layout.out_c));
+      for (int32_t i = 0; i < layout.out_c; ++i) identity[size_t(i)] = i;
+      h = BuildGroupedSchedule(layout.out_c, layout.in_c, chunk, identity, BackwardFilterKernelRefs(layout));
+      const GradientTargets targets = BuildGradientTargets(h, layout.in_c, layout.out_c);
+      c->filter_value = Upload(targets.filter_value, &c->owned);
+      c->value_dense = Upload(targets.value_dense, &c->owned);
+      c->max_block_values = targets.MaxBlockValues(kTiledBwdFiltersPerBlock);
     } else {
       std::vector<int32_t> order;
       std::vector<KernelRef> refs = BackwardDataKernelRefs(layout, &order);
@@ -362,20 +374,36 @@ void CudaSparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const
   RequireDevice();
   const ConvGeom g = ToGeom(p);
   State& s = St();
-  const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
-  const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride + 9 * kSparseBwdFiltersPerBlock,
-                                     kSparseBwdFiltersPerBlock * kTilePixels + kTilePixels);
-  CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropFilter, chunk);
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), wb = sizeof(float) * p.FilterSize();
+  // Tiled kernel when it applies and its per-weight sums fit next to the staged chunk.
+  CachedSchedule* tiled = nullptr;
+  WarpTile wtile;
+  if (TiledAllowed() && SparseForwardTiledApplies(g)) {
+    wtile = PlanWarpTile(p.batch, p.out_h, p.out_w);
+    const int maxv = MaxBlockValues(layout, kTiledBwdFiltersPerBlock);
+    const int chunk = TiledBackpropFilterChunk(wtile, g.c, maxv);
+    if (SparseBackpropFilterTiledFits(wtile, chunk, maxv)) tiled = GetSchedule(layout, SchedKind::kBackpropFilterTiled, chunk);
+  }
+  const PixelTile tile = PlanPixelTile(p.batch, p.out_h, p.out_w, g.sh, g.sw, g.dh, g.dw, 3, 3);
+  CachedSchedule* c = tiled;
+  if (!c) {
+    const int chunk = PlanChannelChunk(std::max(g.c, 1), tile.chan_stride + 9 * kSparseBwdFiltersPerBlock,
+                                       kSparseBwdFiltersPerBlock * kTilePixels + kTilePixels);
+    c = GetSchedule(layout, SchedKind::kBackpropFilter, chunk);
+  }
   float* dxp = F(s.in0.Get(xb + 4)); float* ddy = F(s.in1.Get(yb + 4)); float* dw = F(s.out.Get(wb + 4));
   Call call(timing);
   call.H2D(dxp, x, xb);
   call.H2D(ddy, dy, yb);
   call.KernelsBegin();
-  LaunchSparseBackpropFilter(g, tile, c->block, dxp, ddy, dw, s.num_sms, s.stream);
+  if (tiled)
+    LaunchSparseBackpropFilterTiled(g, wtile, c->grouped, c->filter_value, c->value_dense, c->max_block_values, dxp,
+                                    ddy, dw, s.num_sms, s.stream);
+  else
+    LaunchSparseBackpropFilter(g, tile, c->block, dxp, ddy, dw, s.num_sms, s.stream);
   call.KernelsEnd();
   call.D2H(dfilter, dw, wb);
-  if (timing) timing->path = "sparse";
+  if (timing) timing->path = tiled ? "sparse-tiled" : "sparse";
 }
 
 }  // namespace cuda

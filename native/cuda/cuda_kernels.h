@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/conv_params.h"
@@ -76,6 +77,22 @@ struct SparseForwardPlan {
 SparseForwardPlan PlanSparseForward(const ConvGeom& g, bool allow_tiled = true);
 void LaunchSparseForwardPlanned(const ConvGeom& g, const SparseForwardPlan& plan, const DeviceGroupedSchedule& s,
                                 const float* x, const float* values, float* y, int num_sms, cudaStream_t stream);
+
+// Tiled backward-filter for stride 1, dilation 1 (sparse_backprop_filter_tiled.cu) on a grouped
+// schedule in natural filter order (BackwardFilterKernelRefs) with chunk TiledBackpropFilterChunk;
+// filter_value / value_dense from BuildGradientTargets (device copies); SparseBackpropFilterTiledFits
+// must hold (else use the general kernel).
+// dfilter (dense HWIO) is zeroed here and receives the gradient at the kept positions only.
+void LaunchSparseBackpropFilterTiled(const ConvGeom& g, const WarpTile& tile, const DeviceGroupedSchedule& s,
+                                     const int32_t* filter_value, const int64_t* value_dense, int max_block_values,
+                                     const float* x, const float* dy, float* dfilter, int num_sms, cudaStream_t stream);
+// The tiled backward-filter's chunk, and whether it fits: the staged chunk plus the block's weight sums.
+inline int TiledBackpropFilterChunk(const WarpTile& tile, int channels, int max_block_values) {
+  return TiledChannelChunk(tile, channels, std::max(0, kTiledSmemFloats - max_block_values));
+}
+inline bool SparseBackpropFilterTiledFits(const WarpTile& tile, int chunk, int max_block_values) {
+  return int64_t(chunk) * tile.chan_stride + max_block_values <= kTiledSmemFloats;
+}
 
 // dfilter (dense HWIO, zeroed here) receives the gradient at the kept positions only.
 void LaunchSparseBackpropFilter(const ConvGeom& g, const PixelTile& tile, const DeviceBlockSchedule& s,

@@ -14,28 +14,13 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "cuda/async_copy.h"
 #include "cuda/cuda_kernels.h"
 #include "cuda/sparse_patterns.h"
+#include "cuda/sparse_tiled_common.h"
 
 namespace clicktrain {
 namespace cuda {
 namespace {
-
-// Columns (relative to the lane's first output column) that window row wr (0..3) needs for kMask:
-// taps (dr, dc) with dr == wr (output row 0) or dr == wr - 1 (output row 1).
-__host__ __device__ constexpr int RowColMin(int mask, int wr) {
-  int m = 99;
-  for (int b = 0; b < 9; ++b)
-    if (((mask >> b) & 1) && (b / 3 == wr || b / 3 == wr - 1)) m = b % 3 < m ? b % 3 : m;
-  return m;
-}
-__host__ __device__ constexpr int RowColMax(int mask, int wr) {
-  int m = -1;
-  for (int b = 0; b < 9; ++b)
-    if (((mask >> b) & 1) && (b / 3 == wr || b / 3 == wr - 1)) m = b % 3 > m ? b % 3 : m;
-  return m;
-}
 
 template <int kMask, int TW>
 __device__ __forceinline__ void TiledGroup(const float* __restrict__ xs, int S, const int (&rowoff)[4],
@@ -56,10 +41,8 @@ __device__ __forceinline__ void TiledGroup(const float* __restrict__ xs, int S, 
     for (int wr = 0; wr < 4; ++wr) {
       const int cmin = RowColMin(kMask, wr), cmax = RowColMax(kMask, wr);
       if (cmax < 0) continue;  // folded at compile time: the pattern does not touch this row
-      float xr[TW + 2];
-#pragma unroll
-      for (int j = 0; j < TW + 2; ++j)
-        if (j >= cmin && j <= cmax + TW - 1) xr[j] = xp[rowoff[wr] + j];
+      float xr[(TW + 2 + 3) / 4 * 4];
+      LoadWindowRow<TW>(xp + rowoff[wr], cmin, cmax, xr);
 #pragma unroll
       for (int t = 0; t < 4; ++t) {
         const int bit = TapBit(kMask, t), dr = bit / 3, dc = bit % 3;
@@ -99,26 +82,6 @@ __device__ __forceinline__ void TiledGroupGeneric(int mask, const float* __restr
   }
 }
 
-// Stages channels [cbase, cbase + cn) of the block's input window (zero outside the image) with
-// asynchronous copies. A warp takes one window position at a time (its coordinates decoded once) and
-// its lanes copy consecutive channels of that pixel: coalesced NHWC reads, conflict-free stores
-// since S is odd. The caller waits (CopyAsyncWaitAll + __syncthreads).
-__device__ __forceinline__ void StageTiled(const ConvGeom& g, const WarpTile& T, int b0, int ih0, int iw0,
-                                           const float* __restrict__ x, int cbase, int cn, float* xs) {
-  const int rows = T.th + 2, cols = T.tw + 2, npos = T.tb * rows * cols;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
-  const int S = T.chan_stride;
-  for (int pos = warp; pos < npos; pos += nwarps) {
-    const int col = pos % cols, t = pos / cols;
-    const int r = t % rows, bb = t / rows;
-    const int b = b0 + bb, ih = ih0 + r, iw = iw0 + col;
-    const bool in = b < g.n && unsigned(ih) < unsigned(g.h) && unsigned(iw) < unsigned(g.w);
-    const float* src = in ? x + ((size_t(b) * g.h + ih) * g.w + iw) * g.c + cbase : x;
-    float* dst = xs + bb * T.image_stride + r * T.row_pitch + (r >> 1) + col;
-    for (int ci = lane; ci < cn; ci += 32) CopyAsync4(dst + ci * S, in ? src + ci : x, in);
-  }
-}
-
 template <int TW>
 __global__ void __launch_bounds__(512, 2)
 SparseForwardTiledKernel(ConvGeom g, WarpTile T, DeviceGroupedSchedule s, const float* __restrict__ x,
@@ -126,14 +89,8 @@ SparseForwardTiledKernel(ConvGeom g, WarpTile T, DeviceGroupedSchedule s, const 
   extern __shared__ float xs[];
   const int S = T.chan_stride;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int tile = blockIdx.x;
-  const int tw_i = tile % T.tiles_w, t2 = tile / T.tiles_w;
-  const int b0 = (t2 / T.tiles_h) * T.tb, oh0 = (t2 % T.tiles_h) * T.th, ow0 = tw_i * T.tw;
-  const int lw = lane % T.lanes_w, lh = (lane / T.lanes_w) % T.lanes_h, lb = lane / (T.lanes_w * T.lanes_h);
-  // Window row 2*lh + rr of image lb, column lw*TW: rr*pitch + (rr >> 1) past the lane's base.
-  const int lane_base = lb * T.image_stride + 2 * lh * T.row_pitch + lh + lw * TW;
-  const int rowoff[4] = {lane_base, lane_base + T.row_pitch, lane_base + 2 * T.row_pitch + 1,
-                         lane_base + 3 * T.row_pitch + 1};
+  const TileOrigin2 o(T, blockIdx.x);
+  const LaneTile lt(T, lane);
   const int f = blockIdx.y * (blockDim.x >> 5) + warp;
   const bool active = f < s.num_filters;  // warp-uniform
   float acc[2][TW];
@@ -142,9 +99,9 @@ SparseForwardTiledKernel(ConvGeom g, WarpTile T, DeviceGroupedSchedule s, const 
 #pragma unroll
     for (int j = 0; j < TW; ++j) acc[i][j] = 0.f;
   for (int c = 0; c < s.num_chunks; ++c) {
-    const int cbase = c * s.chunk, cn = min(s.chunk, g.c - cbase);
-    __syncthreads();
-    StageTiled(g, T, b0, oh0 - g.pt, ow0 - g.pl, x, cbase, cn, xs);
+    const int cbase = c * s.chunk;
+    __syncthreads();  // the previous chunk is no longer read
+    StageTiled(g, T, o.b0, o.oh0 - g.pt, o.ow0 - g.pl, x, cbase, min(s.chunk, g.c - cbase), xs);
     CopyAsyncWaitAll();
     __syncthreads();
     if (!active) continue;
@@ -155,25 +112,25 @@ SparseForwardTiledKernel(ConvGeom g, WarpTile T, DeviceGroupedSchedule s, const 
       const int kb = __ldg(s.group_kernel + gi), ke = __ldg(s.group_kernel + gi + 1);
       switch (mask) {
 #define CT_TILED_CASE(M) \
-  case M: TiledGroup<M, TW>(xs, S, rowoff, s.kernel_channel, s.kernel_value, vals, kb, ke, cbase, acc); break;
+  case M: TiledGroup<M, TW>(xs, S, lt.rowoff, s.kernel_channel, s.kernel_value, vals, kb, ke, cbase, acc); break;
         CT_PATTERNS4(CT_TILED_CASE)
 #undef CT_TILED_CASE
         default:
-          TiledGroupGeneric<TW>(mask, xs, S, rowoff, s.kernel_channel, s.kernel_value, vals, kb, ke, cbase, acc);
+          TiledGroupGeneric<TW>(mask, xs, S, lt.rowoff, s.kernel_channel, s.kernel_value, vals, kb, ke, cbase, acc);
       }
     }
   }
   if (!active) return;
-  const int b = b0 + lb;
+  const int b = o.b0 + lt.lb;
   if (b >= g.n) return;
   const int oc = __ldg(s.filter_out + f);
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    const int oh = oh0 + 2 * lh + i;
+    const int oh = o.oh0 + 2 * lt.lh + i;
     if (oh >= g.oh) continue;
 #pragma unroll
     for (int j = 0; j < TW; ++j) {
-      const int ow = ow0 + lw * TW + j;
+      const int ow = o.ow0 + lt.lw * TW + j;
       if (ow < g.ow) y[((size_t(b) * g.oh + oh) * g.ow + ow) * g.oc + oc] = acc[i][j];
     }
   }

@@ -15,7 +15,7 @@ using namespace clicktrain::cuda;
 using namespace clicktrain_test;
 
 namespace {
-constexpr int kChecksPerDense = 6, kChecksPerSparse = 5;
+constexpr int kChecksPerDense = 6, kChecksPerSparse = 6;
 
 // CLICKTRAIN_CUDA_TEST_CASES=N runs N random cases of each kind (default 30; fewer under
 // compute-sanitizer, which slows kernels 10-100x).
@@ -84,7 +84,7 @@ int main() {
     }
 #endif
   }
-  int tiled_runs = 0;
+  int tiled_runs = 0, tiled_bwf_runs = 0;
   for (int it = 0; it < kSparseCases; ++it) {
     Conv2DParams p = RandomParams();
     if (it % 10 == 9) p = LargeParams(it / 10);
@@ -119,17 +119,24 @@ int main() {
         CudaSparseConv2DBackpropInput(p, dy.data(), l, dx.data(), &t);
         r.CheckClose(MaxRelError(dx, rdx), 1e-5, "sparse backprop-input (" + t.path + ")" + tag);
       }
-      unsetenv("CLICKTRAIN_CUDA_SPARSE_TILED");
-      CudaSparseConv2DBackpropFilter(p, x.data(), dy.data(), l, dw.data(), &t);
       auto ref = RefBackpropFilter(p, x, dy);
       std::vector<double> masked(ref.size(), 0.0);
       for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref[size_t(di)];
-      r.CheckClose(MaxRelError(dw, masked), 1e-5, "sparse backprop-filter (kept positions, zeros elsewhere)" + tag);
+      for (int general = 0; general < 2; ++general) {
+        setenv("CLICKTRAIN_CUDA_SPARSE_TILED", general ? "0" : "1", 1);
+        dw = Poisoned(size_t(p.FilterSize()));
+        CudaSparseConv2DBackpropFilter(p, x.data(), dy.data(), l, dw.data(), &t);
+        tiled_bwf_runs += t.path == "sparse-tiled";
+        r.CheckClose(MaxRelError(dw, masked), 1e-5,
+                     "sparse backprop-filter (" + t.path + "; kept positions, zeros elsewhere)" + tag);
+      }
+      unsetenv("CLICKTRAIN_CUDA_SPARSE_TILED");
     } catch (const std::exception& e) {
       r.Check(false, std::string("sparse threw: ") + e.what() + tag);
     }
   }
   std::printf("sparse forward cases on the tiled stride-1 kernel: %d of %d\n", tiled_runs, kSparseCases);
-  r.Check(tiled_runs > 0, "the tiled sparse kernel ran");
+  std::printf("sparse backprop-filter cases on the tiled kernel: %d of %d\n", tiled_bwf_runs, kSparseCases);
+  r.Check(tiled_runs > 0 && tiled_bwf_runs > 0, "the tiled sparse kernels ran");
   return r.Finish();
 }

@@ -108,9 +108,7 @@ std::vector<float> EmulateTiledForward(const Geo& g, int out_c, const WarpTile& 
             }
       for (int f = 0; f < s.num_filters; ++f)
         for (int lane = 0; lane < 32; ++lane) {
-          const int lw = lane % T.lanes_w, lh = (lane / T.lanes_w) % T.lanes_h, lb = lane / (T.lanes_w * T.lanes_h);
-          const int base = lb * T.image_stride + 2 * lh * T.row_pitch + lh + lw * tw_t;
-          const int rowoff[4] = {base, base + T.row_pitch, base + 2 * T.row_pitch + 1, base + 3 * T.row_pitch + 1};
+          const int rowoff[4] = {T.LaneRow(lane, 0), T.LaneRow(lane, 1), T.LaneRow(lane, 2), T.LaneRow(lane, 3)};
           float* a = &acc[(size_t(f) * 32 + lane) * 2 * tw_t];
           const int seg = f * s.num_chunks + c;
           for (int gi = s.seg_group[seg]; gi < s.seg_group[seg + 1]; ++gi)
@@ -128,7 +126,7 @@ std::vector<float> EmulateTiledForward(const Geo& g, int out_c, const WarpTile& 
     }
     for (int f = 0; f < s.num_filters; ++f)
       for (int lane = 0; lane < 32; ++lane) {
-        const int lw = lane % T.lanes_w, lh = (lane / T.lanes_w) % T.lanes_h, lb = lane / (T.lanes_w * T.lanes_h);
+        const int lw = T.LaneW(lane), lh = T.LaneH(lane), lb = T.LaneB(lane);
         for (int i = 0; i < 2; ++i)
           for (int j = 0; j < tw_t; ++j) {
             const int64_t b = b0 + lb, oh = oh0 + 2 * lh + i, ow = ow0 + lw * tw_t + j;
@@ -174,8 +172,9 @@ int main() {
     const int64_t b = RandInt(1, 130), oh = RandInt(1, 70), ow = RandInt(1, 70);
     const WarpTile t = PlanWarpTile(b, oh, ow);
     const bool ok = t.lanes_w * t.lanes_h * t.lanes_b == 32 && t.th == 2 * t.lanes_h && t.tw == t.tw_t * t.lanes_w &&
-                    t.tb == t.lanes_b && t.chan_stride % 2 == 1 &&
-                    t.Offset(0, t.th + 1, t.tw + 1) < t.image_stride && t.tb * t.image_stride <= t.chan_stride &&
+                    t.tb == t.lanes_b && t.chan_stride % 4 == 0 && t.image_stride % 4 == 0 && t.row_pitch % 4 == 0 &&
+                    (t.tw_t >= 4 || t.lanes_w == 1) &&
+                    t.Offset(0, t.th + 1, t.row_pitch - 1) < t.image_stride && t.tb * t.image_stride <= t.chan_stride &&
                     int64_t(t.tiles_b) * t.tb >= b && int64_t(t.tiles_h) * t.th >= oh && int64_t(t.tiles_w) * t.tw >= ow &&
                     TiledChannelChunk(t, 512) * t.chan_stride <= kTiledSmemFloats;
     r.Check(ok, "warp tile plan b=" + std::to_string(b) + " oh=" + std::to_string(oh) + " ow=" + std::to_string(ow));
@@ -267,6 +266,50 @@ int main() {
                              RefForward(p, x, DenseFromLayout(l))),
                  1e-5, "tiled forward emulation it=" + std::to_string(it) + " n=" + std::to_string(p.batch) + " h=" +
                            std::to_string(p.in_h) + " w=" + std::to_string(p.in_w) + " taps=" + std::to_string(taps));
+  }
+  // Gradient targets of the tiled backward-filter: every kept weight once, at its dense HWIO index;
+  // summing x * dy through them reproduces the masked float64 gradient.
+  for (int it = 0; it < 20; ++it) {
+    Conv2DParams p = RandomParams();
+    const PatternLayout l = HandLayout(RandomMasks(int(p.in_c), int(p.out_c), 0.5, RandInt(1, 8), RandInt(0, 1) * 4),
+                                       int(p.in_c), int(p.out_c));
+    std::vector<int32_t> identity(size_t(l.out_c));
+    for (int i = 0; i < l.out_c; ++i) identity[size_t(i)] = i;
+    const GroupedSchedule ts = BuildGroupedSchedule(l.out_c, l.in_c, RandInt(1, 6), identity, BackwardFilterKernelRefs(l));
+    const GradientTargets tg = BuildGradientTargets(ts, l.in_c, l.out_c);
+    std::set<int64_t> dense;
+    for (int64_t d : tg.value_dense)
+      if (d >= 0) dense.insert(d);
+    std::set<int64_t> kept(l.value_dense_index.begin(), l.value_dense_index.end());
+    bool mono = tg.filter_value.front() == 0 && tg.filter_value.back() == int32_t(ts.NumValues());
+    for (size_t f = 0; f + 1 < tg.filter_value.size(); ++f) mono = mono && tg.filter_value[f] <= tg.filter_value[f + 1];
+    r.Check(dense == kept && mono && tg.MaxBlockValues(kTiledBwdFiltersPerBlock) == MaxBlockValues(l, kTiledBwdFiltersPerBlock),
+            "gradient targets cover the kept weights once it=" + std::to_string(it));
+    const auto x = RandomVector(size_t(p.InputSize())), dy = RandomVector(size_t(p.OutputSize()));
+    std::vector<float> dw(size_t(p.FilterSize()), 0.f);
+    for (int f = 0; f < ts.num_filters; ++f)
+      for (int gi = ts.seg_group[size_t(f) * ts.num_chunks]; gi < ts.seg_group[size_t(f + 1) * ts.num_chunks]; ++gi)
+        for (int k = ts.group_kernel[size_t(gi)]; k < ts.group_kernel[size_t(gi) + 1]; ++k) {
+          int t = 0;
+          for (int bit = 0; bit < 9; ++bit) {
+            if (!(ts.group_mask[size_t(gi)] & (1u << bit))) continue;
+            double sum = 0;
+            for (int64_t b = 0; b < p.batch; ++b)
+              for (int64_t oh = 0; oh < p.out_h; ++oh)
+                for (int64_t ow = 0; ow < p.out_w; ++ow) {
+                  const int64_t ih = oh * p.stride_h - p.pad_top + (bit / 3) * p.dilation_h;
+                  const int64_t iw = ow * p.stride_w - p.pad_left + (bit % 3) * p.dilation_w;
+                  if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+                  sum += double(x[size_t(((b * p.in_h + ih) * p.in_w + iw) * p.in_c + ts.kernel_channel[size_t(k)])]) *
+                         dy[size_t(((b * p.out_h + oh) * p.out_w + ow) * p.out_c + ts.filter_out[size_t(f)])];
+                }
+            dw[size_t(tg.value_dense[size_t(ts.kernel_value[size_t(k)] + t++)])] = float(sum);
+          }
+        }
+    auto ref = RefBackpropFilter(p, x, dy);
+    std::vector<double> masked(ref.size(), 0.0);
+    for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref[size_t(di)];
+    r.CheckClose(MaxRelError(dw, masked), 1e-5, "gradient targets place every tap's sum it=" + std::to_string(it));
   }
   // Value changes leave the structure hash alone; structure changes move it.
   {
