@@ -49,6 +49,22 @@ std::vector<float> EmulateForward(const Geo& g, int out_c, const GroupedSchedule
   return y;
 }
 
+// Gradient of one tap (bit = kh * 3 + kw) of kernel (channel, oc): sum over output pixels of x * dy.
+double TapGradient(const Conv2DParams& p, const std::vector<float>& x, const std::vector<float>& dy, int bit,
+                   int64_t channel, int64_t oc) {
+  double sum = 0;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t oh = 0; oh < p.out_h; ++oh)
+      for (int64_t ow = 0; ow < p.out_w; ++ow) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + (bit / 3) * p.dilation_h;
+        const int64_t iw = ow * p.stride_w - p.pad_left + (bit % 3) * p.dilation_w;
+        if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+        sum += double(x[size_t(((b * p.in_h + ih) * p.in_w + iw) * p.in_c + channel)]) *
+               dy[size_t(((b * p.out_h + oh) * p.out_w + ow) * p.out_c + oc)];
+      }
+  return sum;
+}
+
 std::vector<float> EmulateBackpropFilter(const Conv2DParams& p, const BlockSchedule& s, const std::vector<float>& x,
                                          const std::vector<float>& dy) {
   std::vector<float> dw(size_t(p.FilterSize()), 0.f);
@@ -63,16 +79,7 @@ std::vector<float> EmulateBackpropFilter(const Conv2DParams& p, const BlockSched
           int t = 0;
           for (int bit = 0; bit < 9; ++bit) {
             if (!(mask & (1u << bit))) continue;
-            double sum = 0;
-            for (int64_t b = 0; b < p.batch; ++b)
-              for (int64_t oh = 0; oh < p.out_h; ++oh)
-                for (int64_t ow = 0; ow < p.out_w; ++ow) {
-                  const int64_t ih = oh * p.stride_h - p.pad_top + (bit / 3) * p.dilation_h;
-                  const int64_t iw = ow * p.stride_w - p.pad_left + (bit % 3) * p.dilation_w;
-                  if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
-                  sum += double(x[size_t(((b * p.in_h + ih) * p.in_w + iw) * p.in_c + s.kernel_channel[k])]) *
-                         dy[size_t(((b * p.out_h + oh) * p.out_w + ow) * p.out_c + oc)];
-                }
+            const double sum = TapGradient(p, x, dy, bit, s.kernel_channel[k], oc);
             acc[size_t(s.kernel_slot[k] + t++)] += float(sum);
           }
         }
@@ -293,16 +300,7 @@ int main() {
           int t = 0;
           for (int bit = 0; bit < 9; ++bit) {
             if (!(ts.group_mask[size_t(gi)] & (1u << bit))) continue;
-            double sum = 0;
-            for (int64_t b = 0; b < p.batch; ++b)
-              for (int64_t oh = 0; oh < p.out_h; ++oh)
-                for (int64_t ow = 0; ow < p.out_w; ++ow) {
-                  const int64_t ih = oh * p.stride_h - p.pad_top + (bit / 3) * p.dilation_h;
-                  const int64_t iw = ow * p.stride_w - p.pad_left + (bit % 3) * p.dilation_w;
-                  if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
-                  sum += double(x[size_t(((b * p.in_h + ih) * p.in_w + iw) * p.in_c + ts.kernel_channel[size_t(k)])]) *
-                         dy[size_t(((b * p.out_h + oh) * p.out_w + ow) * p.out_c + ts.filter_out[size_t(f)])];
-                }
+            const double sum = TapGradient(p, x, dy, bit, ts.kernel_channel[size_t(k)], ts.filter_out[size_t(f)]);
             dw[size_t(tg.value_dense[size_t(ts.kernel_value[size_t(k)] + t++)])] = float(sum);
           }
         }
