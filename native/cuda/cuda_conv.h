@@ -42,7 +42,9 @@ void CudaConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float
 // Pattern-sparse (FP32), consuming the CPU layout (native/sparse/pattern_layout.h) of a 3x3 layer.
 // The device schedule derived from the layout's structure is cached (keyed by a hash of the
 // structure); values are gathered and uploaded on every call (counted in h2d).
-// Supported: 3x3 filters, in_c/out_c equal to the layout's, any stride/padding/dilation.
+// Supported: 3x3 filters, in_c/out_c equal to the layout's, any stride/padding/dilation. Stride 1,
+// dilation 1 runs the tiled kernels (timing->path "sparse-tiled"), anything else the general ones
+// ("sparse"); CLICKTRAIN_CUDA_SPARSE_TILED=0 forces the general kernels (A/B checks).
 bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std::string* why);
 void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
                              CudaTiming* timing);
