@@ -10,11 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "common/thread_scratch.h"
 #include "dense/conv2d_internal.h"
 #include "dense/epilogue_internal.h"
 #include "dense/gemm.h"
@@ -104,24 +104,6 @@ int64_t TileRows(int64_t M, int64_t K, int threads) {
   return std::max<int64_t>(1, rows);
 }
 
-// Per-thread scratch that grows and is kept. A fresh multi-MiB buffer per call is mmap'd and
-// page-faulted in again every time (about 2 ms per 10 MiB here, as much as a small layer's GEMM).
-// One slot per concurrent use on a thread: backprop-input holds the rotated filter while the
-// forward conv it calls uses the column slot.
-enum ScratchSlot { kTileSlot, kColSlot, kFilterSlot, kPartsSlot, kNumSlots };
-float* Scratch(ScratchSlot slot, int64_t n) {
-  thread_local std::vector<float> buf[kNumSlots];
-  std::vector<float>& b = buf[slot];
-  const size_t want = static_cast<size_t>(std::max<int64_t>(n, 1));
-  if (b.size() < want) {
-    b.clear();
-    b.shrink_to_fit();
-    b.resize(want);
-  }
-  return b.data();
-}
-float* TileScratch(size_t n) { return Scratch(kTileSlot, static_cast<int64_t>(n)); }
-
 bool IsPointwise(const Conv2DParams& p) {
   return p.filter_h == 1 && p.filter_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
          p.pad_top == 0 && p.pad_left == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
@@ -206,7 +188,7 @@ void ConvForwardImpl(const Conv2DParams& p, const float* x, const float* filter,
     const int64_t tile = TileRows(M, K, NumThreads());
     ParallelTasks((M + tile - 1) / tile, [&](int64_t t, int) {
       const int64_t r0 = t * tile, rows = std::min(tile, M - r0);
-      float* col = TileScratch(static_cast<size_t>(rows * K));
+      float* col = ThreadScratch(ScratchSlot::kConvTile, rows * K);
       Im2Col(p, x, r0, r0 + rows, col, true);
       SgemmSerial(false, false, rows, N, K, 1.f, col, K, filter, N, 0.f, y + r0 * N, N);
       if (ep) ApplyEpilogueSerial(*ep, rows, N, y + r0 * N);
@@ -214,7 +196,7 @@ void ConvForwardImpl(const Conv2DParams& p, const float* x, const float* filter,
     return;
   }
   const int64_t chunk = ChunkRows(M, K, 64);
-  float* col = Scratch(kColSlot, K > 0 ? chunk * K : 1);
+  float* col = ThreadScratch(ScratchSlot::kConvCol, K > 0 ? chunk * K : 1);
   for (int64_t r0 = 0; r0 < M; r0 += chunk) {
     const int64_t rows = std::min(chunk, M - r0);
     Im2Col(p, x, r0, r0 + rows, col);
@@ -271,7 +253,7 @@ void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* fi
     q.dilation_w = p.dilation_w;
     q.pad_top = (fh - 1) * p.dilation_h - p.pad_top;
     q.pad_left = (fw - 1) * p.dilation_w - p.pad_left;
-    float* wr = Scratch(kFilterSlot, p.FilterSize());
+    float* wr = ThreadScratch(ScratchSlot::kConvFilter, p.FilterSize());
     AuxFor(fh * fw, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t kh = t / fw, kw = t % fw;
@@ -297,7 +279,7 @@ void Conv2DBackpropInput(const Conv2DParams& p, const float* dy, const float* fi
   ZeroParallel(dx, dx_size);
   const int64_t img_rows = p.batch * p.out_h;
   const int64_t chunk = ChunkRows(img_rows, p.out_w * K, 1);
-  float* dcol = Scratch(kColSlot, chunk * p.out_w * K);
+  float* dcol = ThreadScratch(ScratchSlot::kConvCol, chunk * p.out_w * K);
   std::vector<int64_t> targets;  // b * in_h + ih of the dx rows a chunk touches
   for (int64_t g0 = 0; g0 < img_rows; g0 += chunk) {
     const int64_t g1 = std::min(img_rows, g0 + chunk);
@@ -364,11 +346,11 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     const int threads = NumThreads();
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, M / 64));
     const int64_t tile = TileRows((M + parts - 1) / parts, K, 1);
-    float* extra = parts > 1 ? Scratch(kPartsSlot, (parts - 1) * fsize) : nullptr;
+    float* extra = parts > 1 ? ThreadScratch(ScratchSlot::kConvParts, (parts - 1) * fsize) : nullptr;
     ParallelTasks(parts, [&](int64_t part, int) {
       float* acc = part == 0 ? dfilter : extra + (part - 1) * fsize;
       const int64_t b = M * part / parts, e = M * (part + 1) / parts;
-      float* col = TileScratch(static_cast<size_t>(std::min(tile, e - b) * K));
+      float* col = ThreadScratch(ScratchSlot::kConvTile, std::min(tile, e - b) * K);
       for (int64_t r0 = b; r0 < e; r0 += tile) {
         const int64_t rows = std::min(tile, e - r0);
         Im2Col(p, x, r0, r0 + rows, col, true);
@@ -386,7 +368,7 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     return;
   }
   const int64_t chunk = ChunkRows(M, K, 64);
-  float* col = Scratch(kColSlot, chunk * K);
+  float* col = ThreadScratch(ScratchSlot::kConvCol, chunk * K);
   for (int64_t r0 = 0; r0 < M; r0 += chunk) {
     const int64_t rows = std::min(chunk, M - r0);
     Im2Col(p, x, r0, r0 + rows, col);

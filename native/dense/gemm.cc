@@ -6,10 +6,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <vector>
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "common/thread_scratch.h"
 #include "dense/gemm_kernels.h"
 
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
@@ -68,18 +68,6 @@ const KernelInfo& SelectKernel() {
     case Isa::kAvx2: return gemm_internal::Avx2Kernel();
     default: return gemm_internal::GenericKernel();
   }
-}
-
-// Grows-only per-thread scratch (the pool's workers are persistent, so this is reused).
-float* ThreadScratch(int slot, size_t n) {
-  thread_local std::vector<float> bufs[2];
-  std::vector<float>& v = bufs[slot];
-  if (v.size() < n) {
-    v.clear();
-    v.shrink_to_fit();
-    v.resize(n);
-  }
-  return v.data();
 }
 
 void ScaleC(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
@@ -226,7 +214,7 @@ void GemmBuiltin(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, 
   if (threads > 1) mc_blk = std::min(mc_blk, RoundUp((m + threads - 1) / threads, mr));
   const int64_t num_m_blocks = (m + mc_blk - 1) / mc_blk;
 
-  float* bpack = ThreadScratch(0, static_cast<size_t>(kc_blk * nc_blk));
+  float* bpack = ThreadScratch(ScratchSlot::kGemmPackB, kc_blk * nc_blk);
   for (int64_t jc = 0; jc < n; jc += nc_blk) {
     const int64_t nc = std::min(nc_blk, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
@@ -258,7 +246,7 @@ void GemmBuiltin(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, 
                           beta_eff, c + ic * ldc + jc, ldc);
           if (done == mc) return;
         }
-        float* apack = ThreadScratch(1, static_cast<size_t>(RoundUp(mc - done, mr) * kc));
+        float* apack = ThreadScratch(ScratchSlot::kGemmPackA, RoundUp(mc - done, mr) * kc);
         PackA(mr, trans_a, a, lda, ic + done, mc - done, pc, kc, apack);
         MacroKernel(kin, mc - done, nc, kc, apack, bpack, jp0, jp1, alpha, beta_eff,
                     c + (ic + done) * ldc + jc, ldc);

@@ -1,7 +1,6 @@
 #include "sparse/sparse_small.h"
 
 #include <algorithm>
-#include <cstring>
 #include <stdexcept>
 #include <vector>
 
