@@ -12,6 +12,8 @@ import {BACKEND_NAME, ClickTrainBackend} from './backend';
 import {registerNativeGradients} from './gradients';
 import {nativeKernelConfigs} from './kernels';
 import {fusedBatchNormGradConfig} from './kernels/FusedBatchNormGrad';
+import {momentumUpdateConfig, sgdUpdateConfig} from './kernels/OptimizerUpdate';
+import {registerFusedOptimizers} from './optimizers';
 
 let registered = false;
 
@@ -24,7 +26,10 @@ export function registerClickTrainBackend(priority = 3): void {
   }
   for (const k of nativeKernelConfigs) registerKernel(k);
   registerKernel(fusedBatchNormGradConfig);  // runs only through the gradient override
+  registerKernel(sgdUpdateConfig);  // these two only through the optimiser patch
+  registerKernel(momentumUpdateConfig);
   registerNativeGradients();
+  registerFusedOptimizers();
   // The factory loads the addon, so a missing build surfaces as a clear error at setBackend.
   registerBackend(BACKEND_NAME, () => {
     addon();

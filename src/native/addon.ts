@@ -62,6 +62,9 @@ export interface Addon {
   pad(shape: number[], before: number[], after: number[], value: number, x: Float32Array,
       out: Float32Array): void;
   unary(op: number, x: Float32Array, alpha: number, out: Float32Array): void;
+  sgdUpdate(value: Float32Array, grad: Float32Array, outValue: Float32Array, c: number): void;
+  momentumUpdate(value: Float32Array, accum: Float32Array, grad: Float32Array, outValue: Float32Array,
+                 outAccum: Float32Array, c: number, momentum: number, nesterov: boolean): void;
   // Further functions (sparse, CUDA) are typed where they are used.
   [name: string]: unknown;
 }
