@@ -178,6 +178,7 @@ struct BlockPlan {
   std::vector<int32_t> bounds;  // [out_c][nblk + 1], indices into order
   std::vector<int32_t> order;   // kernel indices, size NumKernels
   std::vector<KernelEntry> ents;  // parallel to order (see ResolveEntries); empty = not used
+  bool all4 = false;              // every entry resolved to the fixed 4-tap body (e.k < 0)
   const KernelEntry* Ents() const { return ents.empty() ? nullptr : ents.data(); }
   int32_t at(int64_t s, int64_t b) const { return bounds[s * (nblk + 1) + b]; }
 };
@@ -212,6 +213,7 @@ void ResolveEntries(const PatternLayout& L, const TapList* taps, int64_t plane, 
     for (int t = 0; t < taps[q].n; ++t) max_off = std::max(max_off, taps[q].off[t]);
   if ((static_cast<int64_t>(L.in_c) + 1) * plane + max_off >= (int64_t{1} << 31)) return;
   P.ents.resize(P.order.size());
+  P.all4 = true;
   for (size_t i = 0; i < P.order.size(); ++i) {
     const int32_t k = P.order[i];
     const TapList& tl = taps[L.kernel_pattern[k]];
@@ -224,6 +226,7 @@ void ResolveEntries(const PatternLayout& L, const TapList* taps, int64_t plane, 
     } else {
       for (int t = 0; t < 4; ++t) e.off[t] = 0;
       e.k = k;
+      P.all4 = false;
     }
   }
 }
@@ -297,7 +300,6 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   const int64_t ngroups = CeilDiv(tiles, group);
   const int64_t chunk = ChannelChunk(TC, ngroups);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
-  const FwdTileFn fn = K.fwd[cp.shape][cp.S - 1];
   const int64_t plane = cp.X->Plane(), rs = cp.X->Wp * kLanes;
   const bool ident = EpilogueIsIdentity(cp.ep);
   // The group's input windows of one channel block share the ~20 KiB of L1.
@@ -305,6 +307,7 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   // L2, which measured faster than 8x smaller blocks (too few kernels per call).
   BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, cp.S));
   ResolveEntries(L, cp.taps, plane, P);
+  const FwdTileFn fn = P.all4 ? K.fwd4[cp.shape][cp.S - 1] : K.fwd[cp.shape][cp.S - 1];
   ParallelTasks(ngroups * nch, [&](int64_t u, int) {
     const int64_t ch = u % nch, g = u / nch;
     const int64_t c0 = ch * chunk, c1 = std::min(TC, c0 + chunk);
@@ -680,10 +683,10 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   std::fill(gacc, gacc + nv * kLanes, 0.f);
   const int64_t TC = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), TC));
-  const GradTileFn fn = K.grad[shape][S - 1];
   const int64_t th = OHt / RT, tw = OWt / WT;
   BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, S));
   ResolveEntries(L, taps.data(), X.Plane(), P);
+  const GradTileFn fn = P.all4 ? K.grad4[shape][S - 1] : K.grad[shape][S - 1];
   const int64_t tiles = X.nb * th * tw;
   // Thread t owns slots t, t+nt, ...: slots are sorted by kept-kernel count (the reorder), so the
   // round-robin split is balanced and no two threads touch the same gradient.

@@ -120,6 +120,9 @@ constexpr int kFlatVecsSmall = 4;  // for small images (4x4: 24 positions), to w
 
 struct IsaKernels {
   FwdTileFn fwd[kNumShapes][2];    // [shape][stride - 1]
+  // Fast paths for calls whose kernels are all resolved 4-tap entries (ents set, every e.k < 0).
+  FwdTileFn fwd4[kNumShapes][2];
+  GradTileFn grad4[kNumShapes][2];
   FwdTileFn fwd_flat[2];           // stride 1, kFlatVecs / kFlatVecsSmall vectors; a.rs = Wp
   GradTileFn grad[kNumShapes][2];  // [shape][stride - 1]
   // Lane image of rows [hp_begin, hp_end) of one bblk:

@@ -107,6 +107,55 @@ void FwdTileRt(const FwdTileArgs& a) {
   }
 }
 
+// ---- forward fast path: every kernel a resolved 4-tap KernelEntry ----------------------------
+
+// Output row r of the tile reads input rows through its own base pointer xr[r] (= tile origin +
+// r * S * row stride), so every input load is one base + index*4 + constant addressing mode on a
+// memory-operand FMA: no per-load address arithmetic (the row stride is a runtime value).
+template <class V, int RT, int WT, int S>
+CT_INLINE void Fwd4Rows(V* acc, const float* const* xr, const float* v, const int32_t* off) {
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    const V w = V::Bcast(v[t]);
+    const int64_t o = off[t];
+#pragma GCC unroll 8
+    for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < WT; ++c)
+        acc[r * WT + c] = V::Fma(w, V::Load(xr[r] + o + c * S * kLanes), acc[r * WT + c]);
+  }
+}
+
+// FwdTileRt for a call whose kernels are all resolved 4-tap entries (every 4-entry pattern
+// library, the ClickTrain case): no per-kernel branch and no index-path code in the loop, so the
+// accumulators and row bases stay in registers. Measured in L1 on Zen 3: 1.2-1.3x FwdTileRt.
+template <class V, int RT, int WT, int S>
+void FwdTile4(const FwdTileArgs& a) {
+  const int64_t rs = a.rs;
+  for (int tt = 0; tt < a.nt; ++tt) {
+    const float* xr[RT];
+#pragma GCC unroll 8
+    for (int r = 0; r < RT; ++r) xr[r] = a.xs[tt] + r * S * rs;
+    for (int64_t f = 0; f < a.nf; ++f) {
+      const int32_t k0 = a.kbeg[f], k1 = a.kend[f];
+      if (a.accumulate && k0 == k1) continue;
+      float* out = a.out + tt * a.tstride + a.fout[f];
+      V acc[RT * WT];
+      if (a.accumulate) {
+#pragma GCC unroll 16
+        for (int i = 0; i < RT * WT; ++i) acc[i] = V::Load(out + i * kLanes);
+      } else {
+#pragma GCC unroll 16
+        for (int i = 0; i < RT * WT; ++i) acc[i] = V::Zero();
+      }
+      for (const KernelEntry *e = a.ents + k0, *ee = a.ents + k1; e < ee; ++e)
+        Fwd4Rows<V, RT, WT, S>(acc, xr, a.values + e->vb, e->off);
+#pragma GCC unroll 16
+      for (int i = 0; i < RT * WT; ++i) V::Store(out + i * kLanes, acc[i]);
+    }
+  }
+}
+
 // ---- forward, flat (width-vectorised) images ---------------------------------------------------
 
 // Vector c of the tile covers flat positions c*8 .. c*8+7; tap (kh, kw) reads + kh*rs + kw.
@@ -227,6 +276,39 @@ void GradTileRt(const GradTileArgs& a) {
   }
 }
 
+// GradTileRt for a call whose kernels are all resolved 4-tap entries, taps read through per-row
+// base pointers as in FwdTile4.
+template <class V, int RT, int WT, int S>
+void GradTile4(const GradTileArgs& a) {
+  const int64_t rs = a.rs;
+  for (int tt = 0; tt < a.nt; ++tt) {
+    const float* xr[RT];
+#pragma GCC unroll 8
+    for (int r = 0; r < RT; ++r) xr[r] = a.xs[tt] + r * S * rs;
+    const float* dy = a.dys[tt] + a.dyoff;
+    V d[RT * WT];
+#pragma GCC unroll 8
+    for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < WT; ++c) d[r * WT + c] = V::Load(dy + r * a.dyrs + c * kLanes);
+    for (const KernelEntry *e = a.ents, *ee = a.ents + a.nk; e < ee; ++e) {
+      float* g = a.gacc + (e->vb - a.vbase) * kLanes;
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        const int64_t o = e->off[t];
+        V s0 = V::Zero(), s1 = V::Zero();
+#pragma GCC unroll 16
+        for (int i = 0; i < RT * WT; ++i) {
+          const V p = V::Load(xr[i / WT] + o + (i % WT) * S * kLanes);
+          if (i % 2 == 0) s0 = V::Fma(d[i], p, s0);
+          else s1 = V::Fma(d[i], p, s1);
+        }
+        V::Store(g + t * kLanes, V::Add(V::Load(g + t * kLanes), V::Add(s0, s1)));
+      }
+    }
+  }
+}
+
 // Lane-image tiles take their taps at runtime offsets (Fwd4: every shape, both strides);
 // the flat tiles keep the compile-time-specialised pattern bodies (kSpec).
 template <class V, bool kSpec>
@@ -241,6 +323,26 @@ void FillKernelTable(IsaKernels& k) {
   k.fwd[3][1] = &FwdTileRt<V, 8, 1, 2>;
   k.fwd[4][0] = &FwdTileRt<V, 3, 4, 1>;
   k.fwd[4][1] = &FwdTileRt<V, 3, 4, 2>;
+  k.fwd4[0][0] = &FwdTile4<V, 1, 8, 1>;
+  k.fwd4[0][1] = &FwdTile4<V, 1, 8, 2>;
+  k.fwd4[1][0] = &FwdTile4<V, 2, 4, 1>;
+  k.fwd4[1][1] = &FwdTile4<V, 2, 4, 2>;
+  k.fwd4[2][0] = &FwdTile4<V, 4, 2, 1>;
+  k.fwd4[2][1] = &FwdTile4<V, 4, 2, 2>;
+  k.fwd4[3][0] = &FwdTile4<V, 8, 1, 1>;
+  k.fwd4[3][1] = &FwdTile4<V, 8, 1, 2>;
+  k.fwd4[4][0] = &FwdTile4<V, 3, 4, 1>;
+  k.fwd4[4][1] = &FwdTile4<V, 3, 4, 2>;
+  k.grad4[0][0] = &GradTile4<V, 1, 8, 1>;
+  k.grad4[0][1] = &GradTile4<V, 1, 8, 2>;
+  k.grad4[1][0] = &GradTile4<V, 2, 4, 1>;
+  k.grad4[1][1] = &GradTile4<V, 2, 4, 2>;
+  k.grad4[2][0] = &GradTile4<V, 4, 2, 1>;
+  k.grad4[2][1] = &GradTile4<V, 4, 2, 2>;
+  k.grad4[3][0] = &GradTile4<V, 8, 1, 1>;
+  k.grad4[3][1] = &GradTile4<V, 8, 1, 2>;
+  k.grad4[4][0] = &GradTile4<V, 3, 4, 1>;
+  k.grad4[4][1] = &GradTile4<V, 3, 4, 2>;
   k.fwd_flat[0] = &FlatTile<V, kFlatVecs, kSpec>;
   k.fwd_flat[1] = &FlatTile<V, kFlatVecsSmall, kSpec>;
   k.grad[0][0] = &GradTileRt<V, 1, 8, 1>;
