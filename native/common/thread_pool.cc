@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -119,11 +120,13 @@ class Pool {
   std::exception_ptr error_;
 };
 
+int OpenBlasThreadsFor(int n) { return OpenBlasOnPool() ? 1 : n; }
+
 Pool& GetPool() {
   static Pool* pool = [] {
     int n = DefaultThreads();
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(OpenBlasThreadsFor(n));
 #endif
     return new Pool(n);  // leaked on purpose: workers must outlive static destructors
   }();
@@ -134,12 +137,20 @@ Pool& GetPool() {
 
 int NumThreads() { return GetPool().threads(); }
 
+bool OpenBlasOnPool() {
+  static const bool on = [] {
+    const char* e = std::getenv("CLICKTRAIN_OPENBLAS_THREADS");
+    return !(e && std::string(e) == "openblas");
+  }();
+  return on;
+}
+
 void SetNumThreads(int n) {
   n = std::max(1, std::min(n, 256));
   if (n == GetPool().threads()) return;
   GetPool().Resize(n);
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(OpenBlasThreadsFor(n));
 #endif
 }
 

@@ -8,8 +8,15 @@ namespace clicktrain {
 
 // Number of threads kernels use. Default: CLICKTRAIN_NUM_THREADS if set, else all cores.
 int NumThreads();
-// Sets the thread count (>= 1, capped at 256); also sets OpenBLAS's count when it is linked.
+// Sets the thread count (>= 1, capped at 256); also sets OpenBLAS's count when it is linked and
+// runs on its own threads (see OpenBlasOnPool).
 void SetNumThreads(int n);
+
+// True (the default): OpenBLAS, when linked, is single-threaded and Sgemm splits its products
+// across this pool, so no other set of threads exists. OpenBLAS's own workers spin in sched_yield
+// for ~0.1 s after every call and take a core from whatever kernel runs next.
+// CLICKTRAIN_OPENBLAS_THREADS=openblas gives OpenBLAS its own threads again (for measurements).
+bool OpenBlasOnPool();
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunks are at least `grain` long.
 // Blocks until all chunks are done. Exceptions thrown by fn are rethrown on the caller.

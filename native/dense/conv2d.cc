@@ -27,16 +27,17 @@ namespace {
 constexpr int64_t kColTargetFloats = (int64_t(4) << 20) / 4;   // 4 MiB
 constexpr int64_t kColMaxFloats = (int64_t(16) << 20) / 4;     // 16 MiB
 
-// With OpenBLAS, Sgemm runs on OpenBLAS's own threads, which keep spinning for a while after each
-// call; waking our pool right after one makes the two sets of threads fight over the cores
-// (measured: 2-thread conv fell to a fraction of the sgemm rate). So with OpenBLAS the im2col /
-// col2im / epilogue helpers run on the calling thread and OpenBLAS does all the threading;
-// CLICKTRAIN_CONV_AUX_PARALLEL=1 restores the pooled helpers (for measurements).
+// With OpenBLAS on its own threads (CLICKTRAIN_OPENBLAS_THREADS=openblas), those threads keep
+// spinning for a while after each call; waking our pool right after one makes the two sets of
+// threads fight over the cores (measured: 2-thread conv fell to a fraction of the sgemm rate). So
+// then the im2col / col2im / epilogue helpers run on the calling thread and OpenBLAS does all the
+// threading; CLICKTRAIN_CONV_AUX_PARALLEL=1 restores the pooled helpers (for measurements). By
+// default OpenBLAS runs inside the pool (OpenBlasOnPool) and the helpers are pooled.
 bool AuxSerial() {
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
   static const bool serial = [] {
     const char* e = std::getenv("CLICKTRAIN_CONV_AUX_PARALLEL");
-    return !(e && e[0] == '1');
+    return !OpenBlasOnPool() && !(e && e[0] == '1');
   }();
   return serial;
 #else
