@@ -367,7 +367,7 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   const int64_t F = OH * Wp;
   const bool small = F <= 16 * kLanes;
   const int nv = small ? kFlatVecsSmall : kFlatVecs;
-  const FwdTileFn fn = K.fwd_flat[small ? 1 : 0];
+
   const int64_t tv = nv * kLanes;  // flat positions per tile
   const int64_t tiles = CeilDiv(F, tv);
   // The last tile reads up to 2 rows + 2 beyond its end: the plane is zero-padded that far.
@@ -377,7 +377,9 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   const int64_t chunk = ChannelChunk(TC, tiles);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   const bool ident = EpilogueIsIdentity(ep);
-  const BlockPlan P = MakeBlockPlan(L, std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4)));
+  BlockPlan P = MakeBlockPlan(L, std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4)));
+  ResolveEntries(L, taps.data(), plane, P);
+  const FwdTileFn fn = P.all4 ? K.fwd_flat4[small ? 1 : 0] : K.fwd_flat[small ? 1 : 0];
   for (int64_t n = 0; n < N; ++n) {
     ParallelFor(C, 64, [&](int64_t c0, int64_t c1) {
       std::memset(img + c0 * plane, 0, static_cast<size_t>((c1 - c0) * plane) * sizeof(float));

@@ -124,6 +124,7 @@ struct IsaKernels {
   FwdTileFn fwd4[kNumShapes][2];
   GradTileFn grad4[kNumShapes][2];
   FwdTileFn fwd_flat[2];           // stride 1, kFlatVecs / kFlatVecsSmall vectors; a.rs = Wp
+  FwdTileFn fwd_flat4[2];          // same, every kernel a resolved 4-tap entry
   GradTileFn grad[kNumShapes][2];  // [shape][stride - 1]
   // Lane image of rows [hp_begin, hp_end) of one bblk:
   // dst[((c*Hp + hp)*Wp + wp)*8 + l] = src[b0+l][hp - pad_h][wp - pad_w][c] (0 outside / l >= nl).

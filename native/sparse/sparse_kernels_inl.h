@@ -220,6 +220,42 @@ void FlatTile(const FwdTileArgs& a) {
   }
 }
 
+// FlatTile for a call whose kernels are all resolved 4-tap entries: the tap offsets come from the
+// KernelEntry (channel plane + kh * Wp + kw), so there is no per-kernel pattern switch (each
+// switch was an indirect jump whose target changed with the pattern, and a misprediction cost
+// more than the kernel's 4 x NV FMAs).
+template <class V, int NV>
+void FlatTile4(const FwdTileArgs& a) {
+  for (int tt = 0; tt < a.nt; ++tt) {
+    const float* x = a.xs[tt];
+    for (int64_t f = 0; f < a.nf; ++f) {
+      const int32_t k0 = a.kbeg[f], k1 = a.kend[f];
+      if (a.accumulate && k0 == k1) continue;
+      float* out = a.out + tt * a.tstride + a.fout[f];
+      V acc[NV];
+      if (a.accumulate) {
+#pragma GCC unroll 16
+        for (int i = 0; i < NV; ++i) acc[i] = V::Load(out + i * kLanes);
+      } else {
+#pragma GCC unroll 16
+        for (int i = 0; i < NV; ++i) acc[i] = V::Zero();
+      }
+      for (const KernelEntry *e = a.ents + k0, *ee = a.ents + k1; e < ee; ++e) {
+        const float* v = a.values + e->vb;
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+          const V w = V::Bcast(v[t]);
+          const float* p = x + e->off[t];
+#pragma GCC unroll 16
+          for (int c = 0; c < NV; ++c) acc[c] = V::Fma(w, V::Load(p + c * kLanes), acc[c]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < NV; ++i) V::Store(out + i * kLanes, acc[i]);
+    }
+  }
+}
+
 // ---- backward-filter ---------------------------------------------------------------------------
 
 // dy of the tile is held in registers (d); each kept tap is a dot product over the tile's pixels,
@@ -345,6 +381,8 @@ void FillKernelTable(IsaKernels& k) {
   k.grad4[4][1] = &GradTile4<V, 3, 4, 2>;
   k.fwd_flat[0] = &FlatTile<V, kFlatVecs, kSpec>;
   k.fwd_flat[1] = &FlatTile<V, kFlatVecsSmall, kSpec>;
+  k.fwd_flat4[0] = &FlatTile4<V, kFlatVecs>;
+  k.fwd_flat4[1] = &FlatTile4<V, kFlatVecsSmall>;
   k.grad[0][0] = &GradTileRt<V, 1, 8, 1>;
   k.grad[0][1] = &GradTileRt<V, 1, 8, 2>;
   k.grad[1][0] = &GradTileRt<V, 2, 4, 1>;
