@@ -16,12 +16,12 @@ using clicktrain::PatternLayout;
 
 struct SparseHandle {
   PatternLayout layout;
-  std::vector<uint16_t> masks;  // [in_c * out_c], to check that pruned positions stay zero
   int64_t bytes = 0;
 };
 
 int64_t LayoutBytes(const PatternLayout& l) {
-  int64_t n = static_cast<int64_t>(l.values.size()) * 8 + l.NumKernels() * 16 + l.out_c * 16;
+  // Per value: the value, its dense index, its place in dense order, its transposed source.
+  int64_t n = static_cast<int64_t>(l.values.size()) * 16 + l.NumKernels() * 16 + l.out_c * 16;
   if (l.transposed) n *= 2;
   return n;
 }
@@ -63,7 +63,6 @@ Napi::Value Compile(const Napi::CallbackInfo& info) {
   auto* h = new SparseHandle();
   try {
     h->layout = clicktrain::BuildPatternLayout(masks.Data(), in_c, out_c);
-    h->masks.assign(masks.Data(), masks.Data() + n);
   } catch (...) {
     delete h;
     throw;
@@ -95,18 +94,7 @@ Napi::Value Refresh(const Napi::CallbackInfo& info) {
   auto dense = ArgFloat32Array(info, 1, "dense");
   const int64_t in_c = h.layout.in_c, out_c = h.layout.out_c;
   CheckLength(dense, 9 * in_c * out_c, "dense");
-  const float* d = dense.Data();
-  bool pruned_zero = true;
-  for (int64_t tap = 0; tap < 9 && pruned_zero; ++tap) {
-    const float* plane = d + tap * in_c * out_c;
-    for (int64_t i = 0; i < in_c * out_c; ++i) {
-      if (plane[i] != 0.f && !((h.masks[i] >> tap) & 1)) {
-        pruned_zero = false;
-        break;
-      }
-    }
-  }
-  clicktrain::RefreshValues(h.layout, d);
+  const bool pruned_zero = clicktrain::RefreshValuesChecked(h.layout, dense.Data());
   return Napi::Boolean::New(info.Env(), pruned_zero);
 }
 

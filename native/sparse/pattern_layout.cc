@@ -1,9 +1,12 @@
 #include "sparse/pattern_layout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+
+#include "common/thread_pool.h"
 
 namespace clicktrain {
 namespace {
@@ -107,7 +110,44 @@ void BuildCore(PatternLayout& L, int64_t in_c, int64_t out_c, MaskAt mask_at) {
 void SyncTransposed(PatternLayout& L) {
   if (!L.transposed) return;
   PatternLayout& T = *L.transposed;
-  for (size_t i = 0; i < T.values.size(); ++i) T.values[i] = L.values[L.transposed_value_src[i]];
+  const int32_t* src = L.transposed_value_src.data();
+  ParallelFor(static_cast<int64_t>(T.values.size()), int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) T.values[i] = L.values[src[i]];
+  });
+}
+
+// values[i] = dense[value_dense_index[i]] (threaded); returns how many of them are non-zero.
+int64_t GatherValues(PatternLayout& L, const float* dense) {
+  const int32_t* di = L.value_dense_index.data();
+  float* values = L.values.data();
+  std::atomic<int64_t> nonzero{0};
+  ParallelFor(static_cast<int64_t>(L.values.size()), int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
+    int64_t c = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      values[i] = dense[di[i]];
+      c += values[i] != 0.f;
+    }
+    nonzero += c;
+  });
+  return nonzero.load();
+}
+
+// Non-zero elements of p[0, n) (NaN counts, -0 does not), threaded.
+int64_t CountNonZero(const float* p, int64_t n) {
+  std::atomic<int64_t> nonzero{0};
+  ParallelFor(n, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
+    int32_t c = 0;  // per chunk of 2^16 at most... chunks can be larger: flush every 2^20
+    int64_t total = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      c += p[i] != 0.f;
+      if (((i - i0) & 0xFFFFF) == 0xFFFFF) {
+        total += c;
+        c = 0;
+      }
+    }
+    nonzero += total + c;
+  });
+  return nonzero.load();
 }
 
 }  // namespace
@@ -168,9 +208,17 @@ std::vector<uint16_t> MasksFromDense(const float* w, int64_t in_c, int64_t out_c
 }
 
 void RefreshValues(PatternLayout& L, const float* dense_hwio) {
-  const size_t n = L.values.size();
-  for (size_t i = 0; i < n; ++i) L.values[i] = dense_hwio[L.value_dense_index[i]];
+  GatherValues(L, dense_hwio);
   SyncTransposed(L);
+}
+
+bool RefreshValuesChecked(PatternLayout& L, const float* dense_hwio) {
+  // Kept positions are a subset of all positions, so the pruned ones are all zero exactly when
+  // the whole weight has no more non-zeros than its kept values.
+  const int64_t kept_nonzero = GatherValues(L, dense_hwio);
+  const int64_t all_nonzero = CountNonZero(dense_hwio, 9 * static_cast<int64_t>(L.in_c) * L.out_c);
+  SyncTransposed(L);
+  return all_nonzero == kept_nonzero;
 }
 
 void SetPackedValues(PatternLayout& L, const float* packed) {

@@ -93,6 +93,10 @@ std::vector<uint16_t> MasksFromDense(const float* dense_hwio, int64_t in_c, int6
 
 // Dense HWIO -> values (and transposed values), O(nnz). Positions outside the masks are ignored.
 void RefreshValues(PatternLayout& layout, const float* dense_hwio);
+// Same, and reports whether every pruned position of dense_hwio is zero (false: the weight no
+// longer has this sparsity; the values are refreshed either way). The check counts the non-zeros
+// of the whole dense weight (one streaming, threaded pass) against those of the kept values.
+bool RefreshValuesChecked(PatternLayout& layout, const float* dense_hwio);
 // Copies packed values (size NumValues, layout order) in, O(nnz), updating the transposed copy.
 void SetPackedValues(PatternLayout& layout, const float* packed);
 

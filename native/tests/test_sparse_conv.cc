@@ -188,6 +188,27 @@ void TestLayoutProperties(Runner& r) {
     for (int64_t i = 0; i < L.NumValues(); ++i) rok &= L.values[i] == w2[L.value_dense_index[i]];
     for (int64_t i = 0; i < T.NumValues(); ++i) rok &= T.values[i] == L.values[L.transposed_value_src[i]];
     r.Check(rok, "refresh exact and transposed in sync");
+    // The checked refresh: true on masked weights (also with -0 at pruned positions), false as
+    // soon as any one pruned position is non-zero (first, last or a random one), values exact
+    // either way.
+    auto w3 = RandomVector(w.size());
+    for (size_t i = 0; i < w3.size(); ++i)
+      if (w[i] == 0.f) w3[i] = (i % 2) ? -0.f : 0.f;
+    bool cok = RefreshValuesChecked(L, w3.data());
+    for (int64_t i = 0; i < L.NumValues(); ++i) cok &= L.values[i] == w3[L.value_dense_index[i]];
+    for (int64_t i = 0; i < T.NumValues(); ++i) cok &= T.values[i] == L.values[L.transposed_value_src[i]];
+    std::vector<int64_t> pruned;
+    for (size_t i = 0; i < w.size(); ++i)
+      if (w[i] == 0.f) pruned.push_back(static_cast<int64_t>(i));
+    if (!pruned.empty()) {
+      for (int64_t pos : {pruned.front(), pruned.back(), pruned[RandInt(0, static_cast<int>(pruned.size()) - 1)]}) {
+        auto w4 = w3;
+        w4[pos] = 1e-30f;
+        cok &= !RefreshValuesChecked(L, w4.data());
+        for (int64_t i = 0; i < L.NumValues(); ++i) cok &= L.values[i] == w4[L.value_dense_index[i]];
+      }
+    }
+    r.Check(cok, "checked refresh: exact values, flags any non-zero pruned position");
     // Stats.
     LayoutStats st = ComputeLayoutStats(L, 2, 3, 4);
     int64_t hist_sum = std::accumulate(st.pattern_histogram.begin(), st.pattern_histogram.end(), int64_t(0));
@@ -196,6 +217,25 @@ void TestLayoutProperties(Runner& r) {
             "layout stats");
     // MasksFromDense recovers the masks from masked non-zero weights (values nonzero a.s.).
     r.Check(MasksFromDense(w.data(), ci, co) == masks, "MasksFromDense");
+  }
+  // Checked refresh on a layout large enough to split across threads (values past the grain).
+  {
+    SetNumThreads(2);
+    const int64_t ci = 150, co = 170;
+    auto masks = RandomMasks(ci, co, 8, 4, 0.25, 0.0);
+    PatternLayout L = BuildPatternLayout(masks.data(), ci, co);
+    auto w = MaskedWeights(masks, ci, co);
+    bool ok = RefreshValuesChecked(L, w.data());
+    for (int64_t i = 0; i < L.NumValues(); ++i) ok &= L.values[i] == w[L.value_dense_index[i]];
+    std::vector<int64_t> pruned;
+    for (size_t i = 0; i < w.size(); ++i)
+      if (w[i] == 0.f) pruned.push_back(static_cast<int64_t>(i));
+    for (int k = 0; k < 6; ++k) {
+      auto w2 = w;
+      w2[pruned[RandInt(0, static_cast<int>(pruned.size()) - 1)]] = -3.f;
+      ok &= !RefreshValuesChecked(L, w2.data());
+    }
+    r.Check(ok && L.NumValues() > 40000, "checked refresh across threads");
   }
   uint16_t bad[2] = {3, 600};
   r.ExpectThrow([&] { BuildPatternLayout(bad, 1, 2); }, "mask with bit 9");
