@@ -136,16 +136,9 @@ int64_t GatherValues(PatternLayout& L, const float* dense) {
 int64_t CountNonZero(const float* p, int64_t n) {
   std::atomic<int64_t> nonzero{0};
   ParallelFor(n, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
-    int32_t c = 0;  // per chunk of 2^16 at most... chunks can be larger: flush every 2^20
-    int64_t total = 0;
-    for (int64_t i = i0; i < i1; ++i) {
-      c += p[i] != 0.f;
-      if (((i - i0) & 0xFFFFF) == 0xFFFFF) {
-        total += c;
-        c = 0;
-      }
-    }
-    nonzero += total + c;
+    int64_t c = 0;
+    for (int64_t i = i0; i < i1; ++i) c += p[i] != 0.f;
+    nonzero += c;
   });
   return nonzero.load();
 }
