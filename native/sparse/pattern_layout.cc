@@ -220,8 +220,15 @@ void SetPackedValues(PatternLayout& L, const float* packed) {
 }
 
 void ScatterPackedToDense(const PatternLayout& L, const float* packed, float* dense_hwio) {
-  std::fill(dense_hwio, dense_hwio + static_cast<size_t>(9) * L.in_c * L.out_c, 0.f);
-  for (size_t i = 0; i < L.value_dense_index.size(); ++i) dense_hwio[L.value_dense_index[i]] = packed[i];
+  // Threaded: a 512x512 layer's gradient is 9.4 MB to clear and 262K scattered writes per
+  // training step (the indices are distinct, so the scatter splits freely).
+  ParallelFor(9 * static_cast<int64_t>(L.in_c) * L.out_c, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
+    std::fill(dense_hwio + i0, dense_hwio + i1, 0.f);
+  });
+  const int32_t* di = L.value_dense_index.data();
+  ParallelFor(static_cast<int64_t>(L.value_dense_index.size()), int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dense_hwio[di[i]] = packed[i];
+  });
 }
 
 void UnpackToDense(const PatternLayout& L, float* dense_hwio) {

@@ -758,7 +758,8 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
 
 void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,
                                      const PatternLayout& L, float* dfilter) {
-  std::vector<float> g(static_cast<size_t>(L.NumValues()));
+  thread_local std::vector<float> g;  // grows only: no allocation per training step
+  g.resize(static_cast<size_t>(L.NumValues()));
   SparseConv2DBackpropFilter(p, x, dy, L, g.data());
   ScatterPackedToDense(L, g.data(), dfilter);
 }
