@@ -123,3 +123,45 @@ test('parameters that are not [C] vectors, and higher-order gradients, use the t
   expect(Array.from(g2.dataSync()).every((g) => Math.abs(g - want) < 1e-4)).toBe(true);
   tf.dispose([x, m4, v4, s4, o4, m, v, s, o, g2]);
 });
+
+describe.each([
+  {shape: [2, 3, 4, 5], axis: [0, 1, 2], keepDims: false},
+  {shape: [2, 3, 4, 5], axis: [0, 1, 2], keepDims: true},
+  {shape: [7, 9], axis: [1], keepDims: false},
+  {shape: [7, 9], axis: [0, 1], keepDims: false},
+  {shape: [3, 1, 17], axis: [-1], keepDims: true},
+])('Mean gradient on $shape over $axis', ({shape, axis, keepDims}) => {
+  test('equals tfjs (same bits) and runs one broadcast instead of ones/mul/div', async () => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xv = randomArray(n);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor(xv, shape);
+      const outShape = tf.mean(x, axis, keepDims).shape;
+      const dy = tf.tensor(randomArrayFixed(outShape.reduce((a, b) => a * b, 1)), outShape);
+      const g = tf.grad((xx: tf.Tensor) => tf.mean(xx, axis, keepDims))(x, dy);
+      const info = await tf.profile(() => tf.grad((xx: tf.Tensor) => tf.mean(xx, axis, keepDims))(x, dy));
+      // Element-wise ops over an x-sized output (the passes the override saves).
+      const big = info.kernels.filter((k) => ['Multiply', 'RealDiv', 'Fill', 'OnesLike'].includes(k.name) &&
+                                          k.outputShapes[0].reduce((a, b) => a * b, 1) === n).map((k) => k.name);
+      const out = g.dataSync().slice();
+      tf.dispose([x, dy, g]);
+      return {out, big};
+    };
+    const cpu = await run('cpu');
+    const ours = await run('clicktrain');
+    expect(Array.from(ours.out)).toEqual(Array.from(cpu.out));
+    expect(ours.big).toEqual([]);
+    if (n > outSize(shape, axis)) expect(cpu.big.length).toBeGreaterThan(0);
+  });
+});
+
+function outSize(shape: number[], axis: number[]): number {
+  const axes = axis.map((a) => (a < 0 ? a + shape.length : a));
+  return shape.reduce((p, d, i) => (axes.includes(i) ? p : p * d), 1);
+}
+
+/** Deterministic values for dy (the same on both backends). */
+function randomArrayFixed(n: number): Float32Array {
+  return Float32Array.from({length: n}, (_, i) => Math.sin(i + 1));
+}

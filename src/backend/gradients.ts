@@ -1,6 +1,6 @@
 /**
  * Gradient overrides for kernels whose tfjs gradient is a long chain of whole-tensor ops that one
- * native kernel does in a pass. tfjs keeps one gradient registry for all backends, so each
+ * native kernel (or fewer ops) does in a pass. tfjs keeps one gradient registry for all backends, so each
  * override checks that it runs on `clicktrain` with a case the native kernel handles, and
  * otherwise calls the gradient tfjs registered (also when the tape is recording, i.e. for
  * higher-order gradients, since the native kernel has no gradient of its own).
@@ -12,7 +12,7 @@
  */
 import '@tensorflow/tfjs-layers';
 
-import {engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, NamedTensorMap, registerGradient, Tensor} from '@tensorflow/tfjs-core';
+import {backend_util, broadcastTo, div, engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, Mean, MeanAttrs, NamedTensorMap, registerGradient, reshape, Tensor, util} from '@tensorflow/tfjs-core';
 
 import {BACKEND_NAME} from './backend';
 import {FUSED_BATCH_NORM_GRAD, nativeBatchNormGradApplies} from './kernels/FusedBatchNormGrad';
@@ -48,8 +48,44 @@ function overrideFusedBatchNorm(): void {
   registerGradient(config);
 }
 
+/**
+ * Mean: tfjs builds dx as div(mul(reshape(dy), ones(x.shape)), n): a ones tensor, a broadcast
+ * multiply and a divide, three passes over an x-sized tensor. Batch-norm moments in tfjs-layers'
+ * training path take two Means per layer, so that was six activation-sized passes per layer per
+ * step. Here: the small dy / n, then one broadcast (Tile) to x's shape. The values are the same
+ * bits (dy * 1 is exact).
+ */
+function overrideMean(): void {
+  const original = getGradient(Mean);
+  if (!original || (original as unknown as {[OVERRIDDEN]?: boolean})[OVERRIDDEN]) return;
+  const config: GradConfig & {[OVERRIDDEN]: boolean} = {
+    kernelName: Mean,
+    inputsToSave: original.inputsToSave,
+    outputsToSave: original.outputsToSave,
+    [OVERRIDDEN]: true,
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as Tensor[];
+      const dyt = dy as Tensor;
+      if (!onNativePath() || x.dtype !== 'float32' || dyt.dtype !== 'float32') {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const axes = util.parseAxisParam((attrs as unknown as MeanAttrs).axis, x.shape);
+      const reduceSize = util.sizeFromShape(backend_util.computeOutAndReduceShapes(x.shape, axes)[1]);
+      return {
+        x: () => {
+          const expanded = x.shape.slice();
+          for (const a of axes) expanded[a] = 1;
+          return broadcastTo(div(reshape(dyt, expanded), reduceSize), x.shape);
+        },
+      };
+    },
+  };
+  registerGradient(config);
+}
+
 /** Installs the overrides (idempotent). */
 export function registerNativeGradients(): void {
   if (process.env.CLICKTRAIN_NATIVE_GRADIENTS === '0') return;
   overrideFusedBatchNorm();
+  overrideMean();
 }
