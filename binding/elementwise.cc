@@ -33,10 +33,10 @@ int64_t SizeOf(const Napi::Env& env, const std::vector<int64_t>& shape, const ch
 }
 
 // binaryOp(op, aShape, a, bShape, b, outShape, out); op: 0 add, 1 sub, 2 mul, 3 div, 4 max,
-// 5 min, 6 squared difference.
+// 5 min, 6 squared difference, 7 relu gradient (a = dy, b = x), 8 square gradient (a = dy, b = x).
 Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto op = static_cast<clicktrain::BinaryOp>(ArgInt(info, 0, "op", 0, 6));
+  auto op = static_cast<clicktrain::BinaryOp>(ArgInt(info, 0, "op", 0, 8));
   auto as = ArgShape(info, 1, "aShape");
   auto a = ArgFloat32Array(info, 2, "a");
   auto bs = ArgShape(info, 3, "bShape");

@@ -8,7 +8,9 @@
 
 namespace clicktrain {
 
-enum class BinaryOp { kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDiff };
+// kReluGrad and kSquareGrad are tfjs's Relu and Square gradients with a = dy, b = x, fused:
+// dy * step(x) (step: NaN for NaN, 1 for x > 0, else 0) and dy * (x * 2), bit for bit.
+enum class BinaryOp { kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDiff, kReluGrad, kSquareGrad };
 
 // out[i] = op(a[ia], b[ib]) over out_shape (rank <= 8). a_shape/b_shape are right-aligned to
 // out_shape (numpy broadcasting); each of their dims is 1 or equal to out's. Throws

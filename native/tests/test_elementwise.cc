@@ -56,6 +56,8 @@ double BinaryRef(BinaryOp op, double x, double y) {
     case BinaryOp::kMax: return std::max(x, y);
     case BinaryOp::kMin: return std::min(x, y);
     case BinaryOp::kSquaredDiff: return (x - y) * (x - y);
+    case BinaryOp::kReluGrad: return x * (y != y ? NAN : (y > 0 ? 1.0 : 0.0));
+    case BinaryOp::kSquareGrad: return x * (y * 2.0);
   }
   return 0;
 }
@@ -82,7 +84,7 @@ void TestBinary(Runner& t) {
     for (auto& d : s) if (RandInt(0, 3) == 0) d = 1;
     return s;
   };
-  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 6));
+  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 8));
   CheckBinary(t, op, out_shape, operand(), operand(), "broadcast rank " + std::to_string(rank));
 }
 
@@ -92,7 +94,7 @@ void TestBinary(Runner& t) {
 void TestBinaryLarge(Runner& t) {
   const int64_t n = RandInt(1, 4), h = RandInt(5, 24), w = RandInt(5, 24), c = RandInt(1, 70);
   const std::vector<int64_t> x = {n, h, w, c};
-  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 6));
+  const BinaryOp op = static_cast<BinaryOp>(RandInt(0, 8));
   CheckBinary(t, op, x, x, x, "large same-shape");
   CheckBinary(t, op, x, x, {c}, "large NHWC op [C]");
   CheckBinary(t, op, x, {1, 1, 1, c}, x, "large [1,1,1,C] op NHWC");

@@ -12,9 +12,10 @@
  */
 import '@tensorflow/tfjs-layers';
 
-import {backend_util, broadcastTo, div, engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, Mean, MeanAttrs, NamedTensorMap, registerGradient, reshape, Tensor, util} from '@tensorflow/tfjs-core';
+import {backend_util, broadcastTo, div, engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, Mean, MeanAttrs, NamedTensorMap, registerGradient, Relu, reshape, Square, Tensor, util} from '@tensorflow/tfjs-core';
 
 import {BACKEND_NAME} from './backend';
+import {RELU_GRAD, SQUARE_GRAD} from './kernels/Binary';
 import {FUSED_BATCH_NORM_GRAD, nativeBatchNormGradApplies} from './kernels/FusedBatchNormGrad';
 
 const OVERRIDDEN = Symbol('clicktrain native gradient');
@@ -83,9 +84,37 @@ function overrideMean(): void {
   registerGradient(config);
 }
 
+/**
+ * Relu and Square: tfjs's dx = mul(dy, cast(step(x))) and mul(dy, mul(x, 2)) are two passes and an
+ * x-sized temporary each (every activation of a CNN for Relu, every batch-norm layer's variance
+ * for Square). One fused native pass each here, same bits.
+ */
+function overrideElementwise(kernelName: string, fused: string): void {
+  const original = getGradient(kernelName);
+  if (!original || (original as unknown as {[OVERRIDDEN]?: boolean})[OVERRIDDEN]) return;
+  const config: GradConfig & {[OVERRIDDEN]: boolean} = {
+    kernelName,
+    inputsToSave: original.inputsToSave,
+    outputsToSave: original.outputsToSave,
+    [OVERRIDDEN]: true,
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as Tensor[];
+      const dyt = dy as Tensor;
+      if (!onNativePath() || x.dtype !== 'float32' || dyt.dtype !== 'float32' ||
+          !util.arraysEqual(x.shape, dyt.shape)) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      return {x: () => engine().runKernel(fused, {dy: dyt, x}) as Tensor};
+    },
+  };
+  registerGradient(config);
+}
+
 /** Installs the overrides (idempotent). */
 export function registerNativeGradients(): void {
   if (process.env.CLICKTRAIN_NATIVE_GRADIENTS === '0') return;
   overrideFusedBatchNorm();
   overrideMean();
+  overrideElementwise(Relu, RELU_GRAD);
+  overrideElementwise(Square, SQUARE_GRAD);
 }

@@ -11,6 +11,7 @@ import {addon} from '../native/addon';
 import {BACKEND_NAME, ClickTrainBackend} from './backend';
 import {registerNativeGradients} from './gradients';
 import {nativeKernelConfigs} from './kernels';
+import {gradientBinaryConfigs} from './kernels/Binary';
 import {fusedBatchNormGradConfig} from './kernels/FusedBatchNormGrad';
 import {momentumUpdateConfig, sgdUpdateConfig} from './kernels/OptimizerUpdate';
 import {registerFusedOptimizers} from './optimizers';
@@ -25,7 +26,8 @@ export function registerClickTrainBackend(priority = 3): void {
     if (!native.has(k.kernelName)) registerKernel({...k, backendName: BACKEND_NAME});
   }
   for (const k of nativeKernelConfigs) registerKernel(k);
-  registerKernel(fusedBatchNormGradConfig);  // runs only through the gradient override
+  registerKernel(fusedBatchNormGradConfig);  // these three only through the gradient overrides
+  for (const k of gradientBinaryConfigs) registerKernel(k);
   registerKernel(sgdUpdateConfig);  // these two only through the optimiser patch
   registerKernel(momentumUpdateConfig);
   registerNativeGradients();

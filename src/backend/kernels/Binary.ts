@@ -27,3 +27,23 @@ function binary(op: number) {
 }
 
 export const binaryConfigs: KernelConfig[] = OPS.map(([name, op]) => nativeKernel(name, binary(op)));
+
+/** Fused Relu and Square gradients (inputs dy, x), run only through the gradient overrides in
+ * ../gradients.ts: dy * step(x) and dy * (x * 2) in one pass, bit for bit tfjs's results. */
+export const RELU_GRAD = 'ClickTrainReluGrad';
+export const SQUARE_GRAD = 'ClickTrainSquareGrad';
+
+function gradKernel(kernelName: string, op: number): KernelConfig {
+  const run = binary(op);
+  return {
+    kernelName,
+    backendName: 'clicktrain',
+    kernelFunc: ((args: KernelArgs) => {
+      const out = run({...args, inputs: {a: args.inputs.dy, b: args.inputs.x}});
+      if (!out) throw new Error(`clicktrain: ${kernelName} needs float32 dy and x that broadcast`);
+      return out;
+    }) as unknown as KernelConfig['kernelFunc'],
+  };
+}
+
+export const gradientBinaryConfigs: KernelConfig[] = [gradKernel(RELU_GRAD, 7), gradKernel(SQUARE_GRAD, 8)];
