@@ -12,7 +12,7 @@
  */
 import '@tensorflow/tfjs-layers';
 
-import {backend_util, broadcastTo, div, engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, Mean, MeanAttrs, NamedTensorMap, registerGradient, Relu, reshape, Square, Tensor, util} from '@tensorflow/tfjs-core';
+import {backend_util, broadcastTo, div, engine, FusedBatchNorm, FusedBatchNormAttrs, getBackend, getGradient, GradConfig, Mean, MeanAttrs, NamedAttrMap, NamedTensorMap, registerGradient, Relu, reshape, Square, Tensor, util} from '@tensorflow/tfjs-core';
 
 import {BACKEND_NAME} from './backend';
 import {RELU_GRAD, SQUARE_GRAD} from './kernels/Binary';
@@ -24,29 +24,36 @@ function onNativePath(): boolean {
   return getBackend() === BACKEND_NAME && !engine().isTapeOn();
 }
 
-function overrideFusedBatchNorm(): void {
-  const original = getGradient(FusedBatchNorm);
+/** The gradient thunks of a native override, or null to use tfjs's gradient for this call. */
+type NativeGradient =
+    (dy: Tensor, saved: Tensor[], attrs: NamedAttrMap) => {[input: string]: () => Tensor} | null;
+
+/** Registers `native` as kernelName's gradient on the native path, falling back to the gradient
+ * tfjs registered; once (the marker keeps a second call from wrapping the wrapper). */
+function override(kernelName: string, native: NativeGradient): void {
+  const original = getGradient(kernelName);
   if (!original || (original as unknown as {[OVERRIDDEN]?: boolean})[OVERRIDDEN]) return;
   const config: GradConfig & {[OVERRIDDEN]: boolean} = {
-    kernelName: FusedBatchNorm,
+    kernelName,
     inputsToSave: original.inputsToSave,
     outputsToSave: original.outputsToSave,
     [OVERRIDDEN]: true,
-    gradFunc: (dy, saved, attrs) => {
-      const [x, mean, variance, scale] = saved as Tensor[];
-      const dyt = dy as Tensor;
-      if (!onNativePath() || !nativeBatchNormGradApplies(x, dyt, mean, variance, scale)) {
-        return original.gradFunc(dy, saved, attrs);
-      }
-      const inputs: NamedTensorMap = {x, dy: dyt, mean, variance};
-      if (scale) inputs.scale = scale;
-      const eps = (attrs as unknown as FusedBatchNormAttrs).varianceEpsilon;
-      const [dx, dmean, dvariance, dscale, doffset] =
-          engine().runKernel(FUSED_BATCH_NORM_GRAD, inputs, {varianceEpsilon: eps}) as Tensor[];
-      return {x: () => dx, mean: () => dmean, variance: () => dvariance, scale: () => dscale, offset: () => doffset};
-    },
+    gradFunc: (dy, saved, attrs) =>
+      (onNativePath() && native(dy as Tensor, saved as Tensor[], attrs)) || original.gradFunc(dy, saved, attrs),
   };
   registerGradient(config);
+}
+
+/** FusedBatchNorm: the gradient w.r.t. all five inputs in one native pass (per-channel params). */
+function fusedBatchNormGradient(dy: Tensor, saved: Tensor[], attrs: NamedAttrMap) {
+  const [x, mean, variance, scale] = saved;
+  if (!nativeBatchNormGradApplies(x, dy, mean, variance, scale)) return null;
+  const inputs: NamedTensorMap = {x, dy, mean, variance};
+  if (scale) inputs.scale = scale;
+  const eps = (attrs as unknown as FusedBatchNormAttrs).varianceEpsilon;
+  const [dx, dmean, dvariance, dscale, doffset] =
+      engine().runKernel(FUSED_BATCH_NORM_GRAD, inputs, {varianceEpsilon: eps}) as Tensor[];
+  return {x: () => dx, mean: () => dmean, variance: () => dvariance, scale: () => dscale, offset: () => doffset};
 }
 
 /**
@@ -56,32 +63,18 @@ function overrideFusedBatchNorm(): void {
  * step. Here: the small dy / n, then one broadcast (Tile) to x's shape. The values are the same
  * bits (dy * 1 is exact).
  */
-function overrideMean(): void {
-  const original = getGradient(Mean);
-  if (!original || (original as unknown as {[OVERRIDDEN]?: boolean})[OVERRIDDEN]) return;
-  const config: GradConfig & {[OVERRIDDEN]: boolean} = {
-    kernelName: Mean,
-    inputsToSave: original.inputsToSave,
-    outputsToSave: original.outputsToSave,
-    [OVERRIDDEN]: true,
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved as Tensor[];
-      const dyt = dy as Tensor;
-      if (!onNativePath() || x.dtype !== 'float32' || dyt.dtype !== 'float32') {
-        return original.gradFunc(dy, saved, attrs);
-      }
-      const axes = util.parseAxisParam((attrs as unknown as MeanAttrs).axis, x.shape);
-      const reduceSize = util.sizeFromShape(backend_util.computeOutAndReduceShapes(x.shape, axes)[1]);
-      return {
-        x: () => {
-          const expanded = x.shape.slice();
-          for (const a of axes) expanded[a] = 1;
-          return broadcastTo(div(reshape(dyt, expanded), reduceSize), x.shape);
-        },
-      };
+function meanGradient(dy: Tensor, saved: Tensor[], attrs: NamedAttrMap) {
+  const [x] = saved;
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  const axes = util.parseAxisParam((attrs as unknown as MeanAttrs).axis, x.shape);
+  const reduceSize = util.sizeFromShape(backend_util.computeOutAndReduceShapes(x.shape, axes)[1]);
+  return {
+    x: () => {
+      const expanded = x.shape.slice();
+      for (const a of axes) expanded[a] = 1;
+      return broadcastTo(div(reshape(dy, expanded), reduceSize), x.shape);
     },
   };
-  registerGradient(config);
 }
 
 /**
@@ -89,32 +82,19 @@ function overrideMean(): void {
  * x-sized temporary each (every activation of a CNN for Relu, every batch-norm layer's variance
  * for Square). One fused native pass each here, same bits.
  */
-function overrideElementwise(kernelName: string, fused: string): void {
-  const original = getGradient(kernelName);
-  if (!original || (original as unknown as {[OVERRIDDEN]?: boolean})[OVERRIDDEN]) return;
-  const config: GradConfig & {[OVERRIDDEN]: boolean} = {
-    kernelName,
-    inputsToSave: original.inputsToSave,
-    outputsToSave: original.outputsToSave,
-    [OVERRIDDEN]: true,
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved as Tensor[];
-      const dyt = dy as Tensor;
-      if (!onNativePath() || x.dtype !== 'float32' || dyt.dtype !== 'float32' ||
-          !util.arraysEqual(x.shape, dyt.shape)) {
-        return original.gradFunc(dy, saved, attrs);
-      }
-      return {x: () => engine().runKernel(fused, {dy: dyt, x}) as Tensor};
-    },
+function fusedElementwiseGradient(fused: string): NativeGradient {
+  return (dy, saved) => {
+    const [x] = saved;
+    if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !util.arraysEqual(x.shape, dy.shape)) return null;
+    return {x: () => engine().runKernel(fused, {dy, x}) as Tensor};
   };
-  registerGradient(config);
 }
 
 /** Installs the overrides (idempotent). */
 export function registerNativeGradients(): void {
   if (process.env.CLICKTRAIN_NATIVE_GRADIENTS === '0') return;
-  overrideFusedBatchNorm();
-  overrideMean();
-  overrideElementwise(Relu, RELU_GRAD);
-  overrideElementwise(Square, SQUARE_GRAD);
+  override(FusedBatchNorm, fusedBatchNormGradient);
+  override(Mean, meanGradient);
+  override(Relu, fusedElementwiseGradient(RELU_GRAD));
+  override(Square, fusedElementwiseGradient(SQUARE_GRAD));
 }
