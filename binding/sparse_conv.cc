@@ -20,8 +20,7 @@ struct SparseHandle {
 };
 
 int64_t LayoutBytes(const PatternLayout& l) {
-  // Per value: the value, its dense index, its place in dense order, its transposed source.
-  int64_t n = static_cast<int64_t>(l.values.size()) * 16 + l.NumKernels() * 16 + l.out_c * 16;
+  int64_t n = static_cast<int64_t>(l.values.size()) * 8 + l.NumKernels() * 16 + l.out_c * 16;
   if (l.transposed) n *= 2;
   return n;
 }

@@ -1,6 +1,6 @@
 // Fused optimiser updates: one pass over a variable, its gradient and its optimiser state.
 // tfjs's optimisers build each update from whole-tensor ops (momentum: mul, add, mul, add — four
-// passes over the variable and four fresh tensors); on a VGG-16 step they took ~100 ms of ~540.
+// passes over the variable and four fresh tensors); on a VGG-16 step they took ~45-50 ms of ~540.
 // Results match tfjs's op-by-op formulas up to rounding (FMA contraction in the AVX2 build).
 #pragma once
 #include <cstdint>

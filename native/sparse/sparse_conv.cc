@@ -367,7 +367,6 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   const int64_t F = OH * Wp;
   const bool small = F <= 16 * kLanes;
   const int nv = small ? kFlatVecsSmall : kFlatVecs;
-
   const int64_t tv = nv * kLanes;  // flat positions per tile
   const int64_t tiles = CeilDiv(F, tv);
   // The last tile reads up to 2 rows + 2 beyond its end: the plane is zero-padded that far.

@@ -1,7 +1,7 @@
 /**
  * Fused optimiser updates for tfjs's own SGD and Momentum optimisers on this backend. tfjs builds
  * each update from whole-tensor ops: momentum is mul, add, mul, add — four passes over the
- * variable and four temporaries per variable per step (~100 ms of a ~540 ms pruned VGG-16 step).
+ * variable and four temporaries per variable per step (~45-50 ms of a ~540 ms pruned VGG-16 step).
  * On `clicktrain` the patched `applyGradients` runs one native pass per variable instead
  * (kernels/OptimizerUpdate.ts), so `tf.train.sgd(...)`, `tf.train.momentum(...)` and
  * `model.compile({optimizer: 'sgd'})` get faster with no change to the program. Same formulas and
