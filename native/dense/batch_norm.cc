@@ -2,12 +2,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/thread_pool.h"
 
 namespace clicktrain {
 namespace {
+
+// 4-float vectors (GCC/Clang vector extensions; SSE on x86-64).
+typedef float Float4 __attribute__((vector_size(16)));
+inline Float4 Load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void Store4(float* p, Float4 v) { std::memcpy(p, &v, sizeof v); }
 
 float Param(const float* v, int64_t len, int64_t c, float dflt) {
   if (!v || len <= 0) return dflt;
@@ -72,14 +82,25 @@ void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const flo
       std::fill(fdy.begin(), fdy.end(), 0.f);
       std::fill(fdyx.begin(), fdyx.end(), 0.f);
       const int64_t r1 = std::min(e, r0 + kBlock);
+      // 4 channels at a time as vector types: the compiler kept the plain loop scalar (the sums
+      // per channel are independent, so every channel keeps its summation order).
+      float* sy = fdy.data();
+      float* syx = fdyx.data();
       for (int64_t row = r0; row < r1; ++row) {
         const float* xr = x + row * channels;
         const float* dyr = dy + row * channels;
         float* dxr = g.dx + row * channels;
-        for (int64_t c = 0; c < channels; ++c) {
+        int64_t c = 0;
+        for (; c + 4 <= channels; c += 4) {
+          const Float4 d = Load4(dyr + c);
+          Store4(sy + c, Load4(sy + c) + d);
+          Store4(syx + c, Load4(syx + c) + d * (Load4(xr + c) - Load4(mean + c)));
+          Store4(dxr + c, d * Load4(dm + c));
+        }
+        for (; c < channels; ++c) {
           const float d = dyr[c];
-          fdy[c] += d;
-          fdyx[c] += d * (xr[c] - mean[c]);
+          sy[c] += d;
+          syx[c] += d * (xr[c] - mean[c]);
           dxr[c] = d * dm[c];
         }
       }
