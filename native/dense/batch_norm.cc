@@ -2,22 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
+#include "common/float4.h"
 #include "common/thread_pool.h"
 
 namespace clicktrain {
 namespace {
-
-// 4-float vectors (GCC/Clang vector extensions; SSE on x86-64).
-typedef float Float4 __attribute__((vector_size(16)));
-inline Float4 Load4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void Store4(float* p, Float4 v) { std::memcpy(p, &v, sizeof v); }
 
 float Param(const float* v, int64_t len, int64_t c, float dflt) {
   if (!v || len <= 0) return dflt;

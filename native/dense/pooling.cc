@@ -3,12 +3,12 @@
 #include "dense/pooling.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <vector>
 
+#include "common/float4.h"
 #include "common/thread_pool.h"
 
 namespace clicktrain {
@@ -92,17 +92,6 @@ int64_t AlignedMin(int64_t corner, int64_t dilation) {
   const int64_t steps = (-corner + dilation - 1) / dilation;
   return corner + steps * dilation;
 }
-
-// 4-float vectors (GCC/Clang vector extensions; SSE on x86-64, any target elsewhere): a compare
-// gives an all-ones/zero lane mask, so a select is a bitwise and.
-typedef float Float4 __attribute__((vector_size(16)));
-typedef int32_t Mask4 __attribute__((vector_size(16)));
-inline Float4 Load4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void Store4(float* p, Float4 v) { std::memcpy(p, &v, sizeof v); }
 
 // Disjoint windows (dilation 1, strides >= window: VGG's 2x2/2 pools): every dx element is in at
 // most one window, so dx is dy at each window's argmax and 0 elsewhere (no sums), written in one
