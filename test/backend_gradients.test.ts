@@ -23,21 +23,30 @@ function referenceGrads(x: Float32Array, dy: Float32Array, mean: Float32Array, v
   const C = mean.length, rows = x.length / C;
   const dx = new Float64Array(x.length);
   const dmean = new Float64Array(C), dvar = new Float64Array(C), dscale = new Float64Array(C), doffset = new Float64Array(C);
+  const mag = {dmean: new Float64Array(C), dvar: new Float64Array(C), dscale: new Float64Array(C),
+               doffset: new Float64Array(C)};
   for (let c = 0; c < C; c++) {
     const rs = 1 / Math.sqrt(variance[c] + eps), s = scale ? scale[c] : 1;
-    let sdy = 0, sdyx = 0;
+    let sdy = 0, sdyx = 0, ady = 0, adyx = 0;
     for (let i = 0; i < rows; i++) {
-      const d = dy[i * C + c];
+      const d = dy[i * C + c], dxm = d * (x[i * C + c] - mean[c]);
       sdy += d;
-      sdyx += d * (x[i * C + c] - mean[c]);
+      sdyx += dxm;
+      ady += Math.abs(d);
+      adyx += Math.abs(dxm);
       dx[i * C + c] = d * s * rs;
     }
     dmean[c] = -rs * s * sdy;
     dvar[c] = -0.5 * rs * rs * rs * s * sdyx;
     dscale[c] = rs * sdyx;
     doffset[c] = sdy;
+    // Magnitudes of the summed terms (the sums over rows may cancel).
+    mag.dmean[c] = Math.abs(rs * s) * ady;
+    mag.dvar[c] = Math.abs(0.5 * rs * rs * rs * s) * adyx;
+    mag.dscale[c] = rs * adyx;
+    mag.doffset[c] = ady;
   }
-  return {dx, dmean, dvar, dscale, doffset};
+  return {dx, dmean, dvar, dscale, doffset, mag};
 }
 
 async function kernelNames(f: () => tf.TensorContainer): Promise<string[]> {
@@ -76,10 +85,10 @@ describe.each([
     const [gx, gm, gv, gs, go] = grads();
     const want = referenceGrads(xv, dyv, mv, vv, sv, eps);
     expect(ref.maxRelError(gx.dataSync(), want.dx)).toBeLessThan(1e-5);
-    expect(ref.maxRelError(gm.dataSync(), want.dmean)).toBeLessThan(1e-5);
-    expect(ref.maxRelError(gv.dataSync(), want.dvar)).toBeLessThan(1e-5);
-    expect(ref.maxRelError(gs.dataSync(), want.dscale)).toBeLessThan(1e-5);
-    expect(ref.maxRelError(go.dataSync(), want.doffset)).toBeLessThan(1e-5);
+    expect(ref.maxErrorVsMagnitude(gm.dataSync(), want.dmean, want.mag.dmean)).toBeLessThan(1e-5);
+    expect(ref.maxErrorVsMagnitude(gv.dataSync(), want.dvar, want.mag.dvar)).toBeLessThan(1e-5);
+    expect(ref.maxErrorVsMagnitude(gs.dataSync(), want.dscale, want.mag.dscale)).toBeLessThan(1e-5);
+    expect(ref.maxErrorVsMagnitude(go.dataSync(), want.doffset, want.mag.doffset)).toBeLessThan(1e-5);
     tf.dispose([x, dy, mean, variance, scale, offset, gx, gm, gv, gs, go]);
   });
 });

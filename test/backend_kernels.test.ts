@@ -60,16 +60,17 @@ describe('dense convolution kernels vs float64 reference', () => {
     const attrs = {strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilation,
                    dimRoundingMode: undefined};
     const y = tf.engine().runKernel('Conv2D', {x, filter: w}, attrs as never) as tf.Tensor;
-    expect(ref.maxRelError(await values(y), ref.conv2d(g, xv, wv))).toBeLessThan(TOL);
+    expect(ref.maxErrorVsMagnitude(await values(y), ref.conv2d(g, xv, wv), ref.conv2d(g, ref.abs(xv), ref.abs(wv))))
+        .toBeLessThan(TOL);
     if (c.dilation === 1) {
       const dx = tf.engine().runKernel('Conv2DBackpropInput', {dy, filter: w},
           {...attrs, inputShape: xShape} as never) as tf.Tensor;
-      expect(ref.maxRelError(await values(dx), ref.conv2dBackpropInput(g, dyv, wv)))
-          .toBeLessThan(TOL);
+      expect(ref.maxErrorVsMagnitude(await values(dx), ref.conv2dBackpropInput(g, dyv, wv),
+                                     ref.conv2dBackpropInput(g, ref.abs(dyv), ref.abs(wv)))).toBeLessThan(TOL);
       const dw = tf.engine().runKernel('Conv2DBackpropFilter', {x, dy},
           {...attrs, filterShape: wShape} as never) as tf.Tensor;
-      expect(ref.maxRelError(await values(dw), ref.conv2dBackpropFilter(g, xv, dyv)))
-          .toBeLessThan(TOL);
+      expect(ref.maxErrorVsMagnitude(await values(dw), ref.conv2dBackpropFilter(g, xv, dyv),
+                                     ref.conv2dBackpropFilter(g, ref.abs(xv), ref.abs(dyv)))).toBeLessThan(TOL);
     }
     tf.dispose([x, w, dy]);
   });
@@ -91,7 +92,8 @@ describe('dense convolution kernels vs float64 reference', () => {
         });
         const preact = ref.conv2d(g, xv, wv).map((v, i) => v + bv[i % c.outC]);
         const expected = preact.map((v, i) => ref.activation(v, act, 0.3, pv[i % c.outC]));
-        expect(ref.maxErrorScaledBy(await values(y), expected, preact)).toBeLessThan(TOL);
+        const mag = ref.epilogueMagnitude(ref.conv2d(g, ref.abs(xv), ref.abs(wv)), bv, act);
+        expect(ref.maxErrorVsMagnitude(await values(y), expected, mag)).toBeLessThan(TOL);
       });
 
   test('NCHW convolution falls back to the cpu kernel and stays correct', async () => {
@@ -118,14 +120,17 @@ describe('depthwise, matmul, pooling and batch norm vs float64 reference', () =>
         const x = tf.tensor4d(xv, xShape), w = tf.tensor4d(wv, wShape), dy = tf.tensor(dyv, info.outShape);
         const attrs = {strides: c.stride, pad: c.pad, dilations: c.dilation, dataFormat: 'NHWC'};
         const y = tf.engine().runKernel('DepthwiseConv2dNative', {x, filter: w}, attrs as never);
-        expect(ref.maxRelError(await values(y as tf.Tensor), ref.depthwise(g, mult, xv, wv))).toBeLessThan(TOL);
+        expect(ref.maxErrorVsMagnitude(await values(y as tf.Tensor), ref.depthwise(g, mult, xv, wv),
+                                       ref.depthwise(g, mult, ref.abs(xv), ref.abs(wv)))).toBeLessThan(TOL);
         const dx = tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', {dy, filter: w},
             {...attrs, inputShape: xShape} as never);
-        expect(ref.maxRelError(await values(dx as tf.Tensor), ref.depthwiseBackpropInput(g, mult, dyv, wv)))
+        expect(ref.maxErrorVsMagnitude(await values(dx as tf.Tensor), ref.depthwiseBackpropInput(g, mult, dyv, wv),
+                                       ref.depthwiseBackpropInput(g, mult, ref.abs(dyv), ref.abs(wv))))
             .toBeLessThan(TOL);
         const dw = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', {x, dy},
             {...attrs, filterShape: wShape} as never);
-        expect(ref.maxRelError(await values(dw as tf.Tensor), ref.depthwiseBackpropFilter(g, mult, xv, dyv)))
+        expect(ref.maxErrorVsMagnitude(await values(dw as tf.Tensor), ref.depthwiseBackpropFilter(g, mult, xv, dyv),
+                                       ref.depthwiseBackpropFilter(g, mult, ref.abs(xv), ref.abs(dyv))))
             .toBeLessThan(TOL);
       });
 
@@ -137,11 +142,13 @@ describe('depthwise, matmul, pooling and batch norm vs float64 reference', () =>
     const a = tf.tensor3d(av, ta ? [batchA, k, m] : [batchA, m, k]);
     const b = tf.tensor3d(bv, tb ? [batchB, n, k] : [batchB, k, n]);
     const expected = ref.batchMatMul(av, bv, batchA, batchB, m, n, k, ta, tb);
-    expect(ref.maxRelError(await values(tf.matMul(a, b, ta, tb)), expected)).toBeLessThan(TOL);
+    const mag = ref.batchMatMul(ref.abs(av), ref.abs(bv), batchA, batchB, m, n, k, ta, tb);
+    expect(ref.maxErrorVsMagnitude(await values(tf.matMul(a, b, ta, tb)), expected, mag)).toBeLessThan(TOL);
     const fused = tf.fused.matMul({a, b, transposeA: ta, transposeB: tb, bias: tf.tensor1d(bias),
                                    activation: 'relu'});
     const fusedRef = expected.map((v, i) => Math.max(0, v + bias[i % n]));
-    expect(ref.maxRelError(await values(fused), fusedRef)).toBeLessThan(TOL);
+    expect(ref.maxErrorVsMagnitude(await values(fused), fusedRef, ref.epilogueMagnitude(mag, bias)))
+        .toBeLessThan(TOL);
   });
 
   test.each(Array.from({length: 10}, (_, i) => i))('pooling and gradients match the cpu backend, case %i',
@@ -166,7 +173,9 @@ describe('depthwise, matmul, pooling and batch norm vs float64 reference', () =>
         expect(ref.maxRelError(ours.mp, cpu.mp)).toBe(0);
         expect(ref.maxRelError(ours.ap, cpu.ap)).toBeLessThan(1e-6);
         expect(ref.maxRelError(ours.grad, cpu.grad)).toBeLessThan(1e-6);
-        expect(ref.maxRelError(ours.val, cpu.val)).toBeLessThan(1e-6);
+        // The scalar is a sum that may cancel: judged against the sum of the terms' magnitudes.
+        const valMag = 1.5 * cpu.mp.reduce((a, v) => a + Math.abs(v), 0) + cpu.ap.reduce((a, v) => a + Math.abs(v), 0);
+        expect(ref.maxErrorVsMagnitude(ours.val, cpu.val, [valMag])).toBeLessThan(1e-6);
       });
 
   test('FusedBatchNorm with per-channel and scalar parameters', async () => {

@@ -40,11 +40,13 @@ void CheckAll(Runner& r, const DepthwiseParams& dp) {
   auto x = RandomVector(static_cast<size_t>(p.InputSize()));
   auto w = RandomVector(static_cast<size_t>(p.filter_h * p.filter_w * p.out_c));
   auto dy = RandomVector(static_cast<size_t>(p.OutputSize()));
-  std::vector<double> ry, rdx, rdw;
+  std::vector<double> ry, rdx, rdw, my, mdx, mdw;
   RefDepthwise(dp, x, w, dy, &ry, &rdx, &rdw);
+  RefDepthwise(dp, Abs(x), Abs(w), Abs(dy), &my, &mdx, &mdw);
   std::vector<float> bias, prelu;
   Epilogue ep = RandomEpilogue(p.out_c, &bias, &prelu);
   RefEpilogue(ep, p.batch * p.out_h * p.out_w, p.out_c, &ry);
+  EpilogueMagnitude(ep, p.batch * p.out_h * p.out_w, p.out_c, &my);
   const std::string tag = std::string(" isa=") + IsaName(ActiveIsa()) + " thr=" +
                           std::to_string(NumThreads()) + " mult=" + std::to_string(dp.multiplier) +
                           " act=" + std::to_string(static_cast<int>(ep.activation)) + " " + Describe(p);
@@ -55,9 +57,9 @@ void CheckAll(Runner& r, const DepthwiseParams& dp) {
     DepthwiseConv2DBackpropFilter(dp, x.data(), dy.data(), dw.data());
   }, "dw runs" + tag);
   const int64_t taps = p.filter_h * p.filter_w;
-  r.CheckClose(MaxRelError(y, ry), SumTolerance(taps), "dw fwd" + tag);
-  r.CheckClose(MaxRelError(dx, rdx), SumTolerance(taps * dp.multiplier), "dw bwd-in" + tag);
-  r.CheckClose(MaxRelError(dw, rdw), SumTolerance(p.batch * p.out_h * p.out_w), "dw bwd-filter" + tag);
+  r.CheckClose(MaxErrorVsMagnitude(y, ry, my), SumTolerance(taps), "dw fwd" + tag);
+  r.CheckClose(MaxErrorVsMagnitude(dx, rdx, mdx), SumTolerance(taps * dp.multiplier), "dw bwd-in" + tag);
+  r.CheckClose(MaxErrorVsMagnitude(dw, rdw, mdw), SumTolerance(p.batch * p.out_h * p.out_w), "dw bwd-filter" + tag);
 }
 
 DepthwiseParams RandomDw() {

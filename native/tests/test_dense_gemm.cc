@@ -51,29 +51,33 @@ double RunCase(const Case& c, Fn fn) {
   auto b = RandomVector(static_cast<size_t>(brows * c.ldb));
   std::vector<float> cmat = c.beta == 0.f ? Poisoned(static_cast<size_t>(c.m * c.ldc))
                                           : RandomVector(static_cast<size_t>(c.m * c.ldc));
-  std::vector<double> ref(cmat.size());
+  std::vector<double> ref(cmat.size()), mag(cmat.size());
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.ldc; ++j) {
       if (j >= c.n) {
         ref[i * c.ldc + j] = cmat[i * c.ldc + j];  // padding must stay untouched
         continue;
       }
-      double s = 0;
+      double s = 0, sa = 0;
       for (int64_t p = 0; p < c.k; ++p) {
         const double av = c.ta ? a[p * c.lda + i] : a[i * c.lda + p];
         const double bv = c.tb ? b[j * c.ldb + p] : b[p * c.ldb + j];
         s += av * bv;
+        sa += std::fabs(av * bv);
       }
-      ref[i * c.ldc + j] = c.alpha * s + (c.beta == 0.f ? 0.0 : c.beta * double(cmat[i * c.ldc + j]));
+      const double cterm = c.beta == 0.f ? 0.0 : c.beta * double(cmat[i * c.ldc + j]);
+      ref[i * c.ldc + j] = c.alpha * s + cterm;
+      mag[i * c.ldc + j] = std::fabs(c.alpha) * sa + std::fabs(cterm);
     }
   fn(c, a.data(), b.data(), cmat.data());
   // Padding columns of a poisoned C stay NaN; compare them by identity.
   std::vector<float> got;
-  std::vector<double> want;
+  std::vector<double> want, want_mag;
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
       got.push_back(cmat[i * c.ldc + j]);
       want.push_back(ref[i * c.ldc + j]);
+      want_mag.push_back(mag[i * c.ldc + j]);
     }
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = c.n; j < c.ldc; ++j) {
@@ -81,7 +85,7 @@ double RunCase(const Case& c, Fn fn) {
       const double r = ref[i * c.ldc + j];
       if (!((std::isnan(g) && std::isnan(r)) || double(g) == r)) return 1e30;
     }
-  return MaxRelError(got, want);
+  return MaxErrorVsMagnitude(got, want, want_mag);
 }
 
 void CallSgemm(const Case& c, const float* a, const float* b, float* cm) {

@@ -18,26 +18,31 @@ void CheckCase(Runner& r, int64_t ba, int64_t bb, int64_t m, int64_t n, int64_t 
   const int64_t batch = std::max(ba, bb);
   std::vector<float> bias, prelu;
   Epilogue ep = RandomEpilogue(n, &bias, &prelu);
-  std::vector<double> ref(static_cast<size_t>(batch * m * n));
+  std::vector<double> ref(static_cast<size_t>(batch * m * n)), mag(ref.size());
   for (int64_t i = 0; i < batch; ++i) {
     const float* ai = a.data() + (ba == 1 ? 0 : i * m * k);
     const float* bi = b.data() + (bb == 1 ? 0 : i * k * n);
     for (int64_t r0 = 0; r0 < m; ++r0)
       for (int64_t c = 0; c < n; ++c) {
-        double s = 0;
-        for (int64_t p = 0; p < k; ++p)
-          s += double(ta ? ai[p * m + r0] : ai[r0 * k + p]) * (tb ? bi[c * k + p] : bi[p * n + c]);
+        double s = 0, sa = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          const double t = double(ta ? ai[p * m + r0] : ai[r0 * k + p]) * (tb ? bi[c * k + p] : bi[p * n + c]);
+          s += t;
+          sa += std::fabs(t);
+        }
         ref[(i * m + r0) * n + c] = s;
+        mag[(i * m + r0) * n + c] = sa;
       }
   }
   RefEpilogue(ep, batch * m, n, &ref);
+  EpilogueMagnitude(ep, batch * m, n, &mag);
   auto c = Poisoned(ref.size());
   char tag[200];
   std::snprintf(tag, sizeof tag, "bmm isa=%s thr=%d ba%lld bb%lld m%lld n%lld k%lld ta%d tb%d act%d",
                 IsaName(ActiveIsa()), NumThreads(), (long long)ba, (long long)bb, (long long)m,
                 (long long)n, (long long)k, ta, tb, static_cast<int>(ep.activation));
   r.Expect([&] { BatchMatMul(ba, bb, m, n, k, ta, tb, a.data(), b.data(), ep, c.data()); }, tag);
-  r.CheckClose(MaxRelError(c, ref), SumTolerance(k), tag);
+  r.CheckClose(MaxErrorVsMagnitude(c, ref, mag), SumTolerance(k), tag);
 }
 
 }  // namespace

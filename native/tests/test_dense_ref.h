@@ -165,6 +165,22 @@ inline void RefEpilogue(const clicktrain::Epilogue& ep, int64_t rows, int64_t ch
     }
 }
 
+// Turns the summed-term magnitudes of a pre-epilogue output into those of the epilogue's output
+// (see MaxErrorVsMagnitude): adds |bias|; every activation is 1-Lipschitz, so it cannot grow an
+// error, but elu and sigmoid go through exp(v), whose float rounding is of the order of exp(v) ~ 1
+// whatever the size of v, so their magnitude is at least 1.
+inline void EpilogueMagnitude(const clicktrain::Epilogue& ep, int64_t rows, int64_t channels,
+                              std::vector<double>* mag) {
+  using clicktrain::Activation;
+  const bool via_exp = ep.activation == Activation::kElu || ep.activation == Activation::kSigmoid;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels; ++c) {
+      double& m = (*mag)[r * channels + c];
+      if (ep.bias) m += std::fabs(ep.bias_scalar ? ep.bias[0] : ep.bias[c]);
+      if (via_exp) m = std::max(m, 1.0);
+    }
+}
+
 // A random epilogue over `channels`; the storage lives in *bias / *prelu.
 inline clicktrain::Epilogue RandomEpilogue(int64_t channels, std::vector<float>* bias,
                                            std::vector<float>* prelu) {

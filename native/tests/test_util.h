@@ -1,6 +1,7 @@
 // Shared helpers for the native tests: seeded random data, poisoned outputs, float64 comparisons
 // and a tiny runner that prints the "N passed, N failed" line ctest logs show.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -60,6 +61,29 @@ inline double MaxRelError(const std::vector<float>& got, const std::vector<doubl
     worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - ref[i]) / scale);
   }
   return worst;
+}
+
+// Max error of got vs a float64 reference, each element relative to the magnitude of what was
+// summed into it: mag[i] is the sum of |term| (for sums of products: the reference run on absolute
+// values), floored by |ref[i]|. Float rounding is bounded by that magnitude, not by the result, so a
+// sum that cancels to near zero (one relu'd output channel, a column sum of random signs) cannot
+// fail a correct kernel, while a wrong, missing or extra term still shows as an error of the
+// order of one term. NaN in got counts as infinite error.
+inline double MaxErrorVsMagnitude(const std::vector<float>& got, const std::vector<double>& ref,
+                                  const std::vector<double>& mag) {
+  if (got.size() != ref.size() || mag.size() != ref.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(got[i]) && !std::isnan(ref[i])) return std::numeric_limits<double>::infinity();
+    const double scale = std::max({mag[i], std::fabs(ref[i]), 1e-30});
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - ref[i]) / scale);
+  }
+  return worst;
+}
+
+inline std::vector<float> Abs(std::vector<float> v) {
+  for (auto& x : v) x = std::fabs(x);
+  return v;
 }
 
 class Runner {

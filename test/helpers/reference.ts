@@ -168,19 +168,36 @@ export function maxRelError(got: ArrayLike<number>, ref: ArrayLike<number>): num
   return worst;
 }
 
-/** Max |got - ref| scaled by max |scaleRef|: for activations like relu, whose output may keep only
- * a few tiny values, the error is judged against the pre-activation magnitudes. */
-export function maxErrorScaledBy(got: ArrayLike<number>, ref: ArrayLike<number>,
-                                 scaleRef: ArrayLike<number>): number {
-  if (got.length !== ref.length) return Infinity;
-  let scale = 1e-30;
-  for (let i = 0; i < scaleRef.length; i++) scale = Math.max(scale, Math.abs(scaleRef[i]));
+/** Max |got - ref| with each element relative to the magnitude of what was summed into it (mag:
+ * the sum of |term|, e.g. the reference run on absolute values), floored by |ref|. Float rounding is
+ * bounded by that magnitude, not by the result, so a sum that cancels to near zero (one relu'd
+ * channel, a reduction of random signs) cannot fail a correct kernel, while a wrong or missing
+ * term still shows as an error of the order of one term. NaN in got counts as infinite. */
+export function maxErrorVsMagnitude(got: ArrayLike<number>, ref: ArrayLike<number>,
+                                    mag: ArrayLike<number>): number {
+  if (got.length !== ref.length || mag.length !== ref.length) return Infinity;
   let worst = 0;
   for (let i = 0; i < got.length; i++) {
     if (Number.isNaN(got[i]) && !Number.isNaN(ref[i])) return Infinity;
+    const scale = Math.max(mag[i], Math.abs(ref[i]), 1e-30);
     worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale);
   }
   return worst;
+}
+
+export function abs(v: ArrayLike<number>): Float32Array {
+  return Float32Array.from(v, (x) => Math.abs(x));
+}
+
+/** Summed-term magnitudes after a bias + activation epilogue over the last dimension: adds |bias|.
+ * Every activation is 1-Lipschitz, but elu and sigmoid go through exp(v), whose float rounding is of
+ * the order of exp(v) ~ 1 whatever v, so their magnitude is at least 1. */
+export function epilogueMagnitude(mag: Float64Array, bias: ArrayLike<number>, act = 'linear'): Float64Array {
+  const viaExp = act === 'elu' || act === 'sigmoid';
+  return mag.map((m, i) => {
+    const v = m + Math.abs(bias[i % bias.length]);
+    return viaExp ? Math.max(v, 1) : v;
+  });
 }
 
 /** Seeded PRNG (mulberry32) so a failure can be replayed: the seed is printed by the tests. */
