@@ -13,6 +13,7 @@
 #include "dense/conv2d.h"
 #include "sparse/sparse_internal.h"
 #include "sparse/sparse_small.h"
+#include "sparse/sparse_tiny_image.h"
 
 namespace clicktrain {
 namespace {
@@ -522,6 +523,10 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
     SparseSmallImageForward(p, x, L, ep, y);
     return;
   }
+  if (TinyImageSupported(p, L)) {
+    SparseTinyImageForward(p, x, L, ep, y);
+    return;
+  }
   const IsaKernels& K = Kernels();
   const int S = static_cast<int>(p.stride_h);
   if (S == 1 && p.batch < kLanes) {
@@ -557,6 +562,10 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
   if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
   if (PreferDense(L, kFwdMinRatio)) {
     Conv2DBackpropInput(p, dy, DenseWeights(L), dx);
+    return;
+  }
+  if (TinyImageSupported(p, L)) {
+    SparseTinyImageBackpropInput(p, dy, L, dx);
     return;
   }
   const PatternLayout& T = *L.transposed;
@@ -668,6 +677,10 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     dw.resize(static_cast<size_t>(9) * L.in_c * L.out_c);
     Conv2DBackpropFilter(p, x, dy, dw.data());
     for (int64_t i = 0; i < nv; ++i) out_values[i] = dw[static_cast<size_t>(L.value_dense_index[i])];
+    return;
+  }
+  if (TinyImageSupported(p, L)) {
+    SparseTinyImageBackpropFilter(p, x, dy, L, out_values);
     return;
   }
   const IsaKernels& K = Kernels();

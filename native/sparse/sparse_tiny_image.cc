@@ -1,0 +1,144 @@
+#include "sparse/sparse_tiny_image.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+#include "sparse/sparse_internal.h"
+
+namespace clicktrain {
+namespace {
+
+using namespace sparse_internal;
+
+constexpr int kPix = 4;
+constexpr int64_t kChan = kPix * kLanes;
+
+bool Avx2() { return ActiveIsa() >= Isa::kAvx2; }
+const IsaKernels& Kernels() { return Avx2() ? Avx2Kernels() : GenericKernels(); }
+
+// Grows-only, 64-byte aligned scratch, one per purpose (called from the calling thread only).
+float* Buffer(int which, size_t n) {
+  thread_local std::vector<float> bufs[3];
+  std::vector<float>& b = bufs[which];
+  if (b.size() < n + 16) b.resize(n + 16);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
+
+// NHWC [N,2,2,C] -> lanes [nb][C][4][8] (lanes past N zero).
+float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int64_t C, int which) {
+  const int64_t nb = (N + kLanes - 1) / kLanes;
+  float* dst = Buffer(which, static_cast<size_t>(nb * C * kChan));
+  ParallelFor(nb * kPix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bb = i / kPix, px = i % kPix;
+      const float* s[kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const int64_t b = bb * kLanes + l;
+        s[l] = b < N ? src + (b * kPix + px) * C : nullptr;
+      }
+      K.pack8(s, C, dst + bb * C * kChan + px * kLanes, kChan);
+    }
+  });
+  return dst;
+}
+
+// lanes [nb][C][4][8] -> NHWC [N,2,2,C].
+void FromLanes(const IsaKernels& K, const float* src, int64_t N, int64_t C, float* dst) {
+  const int64_t nb = (N + kLanes - 1) / kLanes;
+  ParallelFor(nb * kPix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bb = i / kPix, px = i % kPix;
+      float* d[kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const int64_t b = bb * kLanes + l;
+        d[l] = b < N ? dst + (b * kPix + px) * C : nullptr;
+      }
+      K.unpack8(src + bb * C * kChan + px * kLanes, C, kChan, d);
+    }
+  });
+}
+
+// Index in kMask4 of each layout group's pattern (all 4-entry: checked by TinyImageSupported).
+std::vector<int16_t> GroupSids(const PatternLayout& L) {
+  std::vector<int16_t> sid(L.group_pattern.size());
+  for (size_t q = 0; q < sid.size(); ++q) {
+    sid[q] = kMask4.index[L.patterns[static_cast<size_t>(L.group_pattern[q])]];
+    if (sid[q] < 0) throw std::logic_error("sparse tiny-image kernels: a pattern without 4 entries");
+  }
+  return sid;
+}
+
+bool AllFourEntry(const PatternLayout& L) {
+  for (int32_t n : L.pattern_size)
+    if (n != 4) return false;
+  return true;
+}
+
+// Thread t runs slots t, t + nt, ...: slots are sorted by kept-kernel count (the reorder), so the
+// round-robin split is balanced, and each slot writes only its own outputs.
+void RunSlots(int64_t slots, void (*fn)(const TinyArgs&, int64_t, int64_t), const TinyArgs& a) {
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), slots));
+  ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t s = t; s < slots; s += nt) fn(a, s, s + 1);
+  });
+}
+
+// y [N,2,2,L.out_c] = conv(x [N,2,2,L.in_c]) (+ epilogue when ep).
+void RunForward(int64_t N, const float* x, const PatternLayout& L, const Epilogue* ep, float* y) {
+  const IsaKernels& K = Kernels();
+  TinyArgs a{};
+  a.L = &L;
+  const std::vector<int16_t> sid = GroupSids(L);
+  a.group_sid = sid.data();
+  a.nb = (N + kLanes - 1) / kLanes;
+  a.x = ToLanes(K, x, N, L.in_c, 0);
+  a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * kChan));
+  RunSlots(L.out_c, Avx2() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric, a);
+  FromLanes(K, a.stage, N, L.out_c, y);
+  if (ep) ApplyEpilogue(*ep, N * kPix, L.out_c, y);
+}
+
+}  // namespace
+
+bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L) {
+  return p.filter_h == 3 && p.filter_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.dilation_h == 1 && p.dilation_w == 1 && p.in_h == 2 && p.in_w == 2 && p.out_h == 2 &&
+         p.out_w == 2 && p.pad_top == 1 && p.pad_left == 1 && p.batch > kLanes &&
+         L.in_c == p.in_c && L.out_c == p.out_c && AllFourEntry(L);  // (rotations keep 4 entries)
+}
+
+void SparseTinyImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                            const Epilogue& ep, float* y) {
+  if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageForward: unsupported call");
+  RunForward(p.batch, x, L, &ep, y);
+}
+
+void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
+                                  float* dx) {
+  if (!TinyImageSupported(p, L) || !L.transposed)
+    throw std::invalid_argument("SparseTinyImageBackpropInput: unsupported call");
+  // Stride 1, padding 1 on 2x2: the transposed conv is the same geometry (padding 2 - 1).
+  RunForward(p.batch, dy, *L.transposed, nullptr, dx);
+}
+
+void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
+                                   const PatternLayout& L, float* out_values) {
+  if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageBackpropFilter: unsupported call");
+  const IsaKernels& K = Kernels();
+  TinyArgs a{};
+  a.L = &L;
+  const std::vector<int16_t> sid = GroupSids(L);
+  a.group_sid = sid.data();
+  a.nb = (p.batch + kLanes - 1) / kLanes;
+  a.x = ToLanes(K, x, p.batch, L.in_c, 0);
+  a.dy = ToLanes(K, dy, p.batch, L.out_c, 2);
+  a.out_values = out_values;
+  RunSlots(L.out_c, Avx2() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric, a);
+}
+
+}  // namespace clicktrain
