@@ -13,9 +13,6 @@ namespace {
 
 using namespace sparse_internal;
 
-constexpr int kPix = 4;
-constexpr int64_t kChan = kPix * kLanes;
-
 bool Avx2() { return ActiveIsa() >= Isa::kAvx2; }
 const IsaKernels& Kernels() { return Avx2() ? Avx2Kernels() : GenericKernels(); }
 
@@ -28,36 +25,36 @@ float* Buffer(int which, size_t n) {
   return b.data() + ((64 - p % 64) % 64) / sizeof(float);
 }
 
-// NHWC [N,2,2,C] -> lanes [nb][C][4][8] (lanes past N zero).
-float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int64_t C, int which) {
-  const int64_t nb = (N + kLanes - 1) / kLanes;
-  float* dst = Buffer(which, static_cast<size_t>(nb * C * kChan));
-  ParallelFor(nb * kPix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+// NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero).
+float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which) {
+  const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
+  float* dst = Buffer(which, static_cast<size_t>(nb * C * chan));
+  ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t bb = i / kPix, px = i % kPix;
+      const int64_t bb = i / pix, px = i % pix;
       const float* s[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t b = bb * kLanes + l;
-        s[l] = b < N ? src + (b * kPix + px) * C : nullptr;
+        s[l] = b < N ? src + (b * pix + px) * C : nullptr;
       }
-      K.pack8(s, C, dst + bb * C * kChan + px * kLanes, kChan);
+      K.pack8(s, C, dst + bb * C * chan + px * kLanes, chan);
     }
   });
   return dst;
 }
 
-// lanes [nb][C][4][8] -> NHWC [N,2,2,C].
-void FromLanes(const IsaKernels& K, const float* src, int64_t N, int64_t C, float* dst) {
-  const int64_t nb = (N + kLanes - 1) / kLanes;
-  ParallelFor(nb * kPix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+// lanes [nb][C][S*S][8] -> NHWC [N,S,S,C].
+void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, float* dst) {
+  const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
+  ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t bb = i / kPix, px = i % kPix;
+      const int64_t bb = i / pix, px = i % pix;
       float* d[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t b = bb * kLanes + l;
-        d[l] = b < N ? dst + (b * kPix + px) * C : nullptr;
+        d[l] = b < N ? dst + (b * pix + px) * C : nullptr;
       }
-      K.unpack8(src + bb * C * kChan + px * kLanes, C, kChan, d);
+      K.unpack8(src + bb * C * chan + px * kLanes, C, chan, d);
     }
   });
 }
@@ -88,42 +85,45 @@ void RunSlots(int64_t slots, void (*fn)(const TinyArgs&, int64_t, int64_t), cons
   });
 }
 
-// y [N,2,2,L.out_c] = conv(x [N,2,2,L.in_c]) (+ epilogue when ep).
-void RunForward(int64_t N, const float* x, const PatternLayout& L, const Epilogue* ep, float* y) {
+// y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep).
+void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y) {
   const IsaKernels& K = Kernels();
   TinyArgs a{};
   a.L = &L;
+  a.side = S;
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
   a.nb = (N + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, N, L.in_c, 0);
-  a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * kChan));
+  a.x = ToLanes(K, x, N, S, L.in_c, 0);
+  a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
   RunSlots(L.out_c, Avx2() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric, a);
-  FromLanes(K, a.stage, N, L.out_c, y);
-  if (ep) ApplyEpilogue(*ep, N * kPix, L.out_c, y);
+  FromLanes(K, a.stage, N, S, L.out_c, y);
+  if (ep) ApplyEpilogue(*ep, N * S * S, L.out_c, y);
 }
 
 }  // namespace
 
 bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L) {
+  const bool side = (p.in_h == 2 || p.in_h == 4) && p.in_w == p.in_h && p.out_h == p.in_h &&
+                    p.out_w == p.in_h;
   return p.filter_h == 3 && p.filter_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dilation_h == 1 && p.dilation_w == 1 && p.in_h == 2 && p.in_w == 2 && p.out_h == 2 &&
-         p.out_w == 2 && p.pad_top == 1 && p.pad_left == 1 && p.batch > kLanes &&
+         p.dilation_h == 1 && p.dilation_w == 1 && side && p.pad_top == 1 && p.pad_left == 1 &&
+         p.batch >= kLanes &&
          L.in_c == p.in_c && L.out_c == p.out_c && AllFourEntry(L);  // (rotations keep 4 entries)
 }
 
 void SparseTinyImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
                             const Epilogue& ep, float* y) {
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageForward: unsupported call");
-  RunForward(p.batch, x, L, &ep, y);
+  RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y);
 }
 
 void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
                                   float* dx) {
   if (!TinyImageSupported(p, L) || !L.transposed)
     throw std::invalid_argument("SparseTinyImageBackpropInput: unsupported call");
-  // Stride 1, padding 1 on 2x2: the transposed conv is the same geometry (padding 2 - 1).
-  RunForward(p.batch, dy, *L.transposed, nullptr, dx);
+  // Stride 1, padding 1, same size: the transposed conv is the same geometry (padding 2 - 1).
+  RunForward(p.batch, static_cast<int>(p.in_h), dy, *L.transposed, nullptr, dx);
 }
 
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
@@ -132,11 +132,12 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   const IsaKernels& K = Kernels();
   TinyArgs a{};
   a.L = &L;
+  a.side = static_cast<int>(p.in_h);
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
   a.nb = (p.batch + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, p.batch, L.in_c, 0);
-  a.dy = ToLanes(K, dy, p.batch, L.out_c, 2);
+  a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0);
+  a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2);
   a.out_values = out_values;
   RunSlots(L.out_c, Avx2() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric, a);
 }

@@ -330,12 +330,16 @@ std::vector<Case> MakeCases() {
   add(MakeParams(2, 4, 4, 33, 29, 1, true), 8, 4, 0.5, 0.0);         // 32 output pixels: tiny path's limit
   add(MakeParams(3, 4, 4, 21, 19, 1, true), 8, 4, 0.5, 0.0);         // 48 pixels: width-vectorised path
   add(MakeParams(5, 5, 3, 16, 24, 2, false), 6, 0, 0.25, 0.0);       // tiny path, stride 2 valid, sizes 1..9
-  // 2x2 images at batch > 8 (sparse_tiny_image.h): lane groups 2 (last one partly filled), 3 (odd
-  // tail), 5; a library of up to 126 random 4-entry patterns; empty filters.
+  // 2x2 images at batch > 8 (sparse_tiny_image.h; batch 8 is the small path's): lane groups 2
+  // (last one partly filled), 3 (odd tail), 5; a library of up to 126 random 4-entry patterns;
+  // empty filters.
   add(MakeParams(9, 2, 2, 37, 21, 1, true), 8, 4, 0.5, 0.1);
   add(MakeParams(24, 2, 2, 16, 11, 1, true), 6, 4, 0.75, 0.2);
   add(MakeParams(40, 2, 2, 64, 48, 1, true), 126, 4, 0.3, 0.1);
   add(MakeParams(17, 2, 2, 5, 3, 1, true), 3, 4, 0.0, 0.0);
+  // 4x4 images at batch >= 8 (same kernels, two-row tiles).
+  add(MakeParams(8, 4, 4, 19, 13, 1, true), 8, 4, 0.5, 0.1);
+  add(MakeParams(21, 4, 4, 48, 40, 1, true), 126, 4, 0.4, 0.1);
   // Random cases.
   for (int i = 0; i < 24; ++i) {
     const bool same = RandInt(0, 3) != 0;
@@ -369,15 +373,17 @@ int main() {
   SetSparseDenseFallback(true);
   SetNumThreads(2);
   for (const Case& c : cases) RunCase(r, c, IsaName(isas.back()), 2);
-  // The 2x2 cases above reach the tiny-image kernels; other pattern sizes and batches do not.
+  // The 2x2 and 4x4 cases above reach the tiny-image kernels; other sizes, pattern sizes and
+  // batches do not.
   {
-    auto tiny = [](int64_t n, int pat) {
-      Conv2DParams p = MakeParams(n, 2, 2, 6, 5, 1, true);
+    auto tiny = [](int64_t n, int pat, int side = 2) {
+      Conv2DParams p = MakeParams(n, side, side, 6, 5, 1, true);
       auto masks = RandomMasks(6, 5, 4, pat, 0.2, 0.0);
       return TinyImageSupported(p, BuildPatternLayout(masks.data(), 6, 5));
     };
-    r.Check(tiny(9, 4) && tiny(40, 4) && !tiny(8, 4) && !tiny(9, 3) && !tiny(9, 0),
-            "tiny-image kernels: batch > 8, 4-entry patterns only");
+    r.Check(tiny(9, 4) && tiny(40, 4) && tiny(8, 4, 4) && !tiny(7, 4) && !tiny(7, 4, 4) &&
+            !tiny(9, 3) && !tiny(9, 0) && !tiny(9, 4, 3) && !tiny(9, 4, 5),
+            "tiny-image kernels: 2x2 and 4x4, batch >= 8, 4-entry patterns only");
     Conv2DParams valid = MakeParams(12, 4, 4, 6, 5, 1, false);  // 4x4 -> 2x2 without padding
     auto masks = RandomMasks(6, 5, 4, 4, 0.2, 0.0);
     r.Check(!TinyImageSupported(valid, BuildPatternLayout(masks.data(), 6, 5)), "tiny-image kernels: 2x2 'same' only");
