@@ -116,6 +116,56 @@ void SyncTransposed(PatternLayout& L) {
   });
 }
 
+int64_t CeilDivInt(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Whether the layout carries the refresh order (BuildPatternLayout adds it; hand-built ones may not).
+bool HasRefreshOrder(const PatternLayout& L) {
+  return L.refresh_dense_index.size() == L.values.size() && L.refresh_value.size() == L.values.size() &&
+         (!L.transposed || L.refresh_transposed_value.empty() ||
+          L.refresh_transposed_value.size() == L.values.size());
+}
+
+struct RefreshCounts {
+  int64_t kept_nonzero = 0, all_nonzero = 0;
+};
+
+// values (and transposed values) from the dense weight in one streaming pass, threaded by dense
+// range: each block of the dense weight is gathered from in ascending order, then counted while
+// still in cache. A 512x512 layer's refresh (9.4 MB dense, 262K kept at 75% connectivity) went
+// from a random gather + a count pass + a transposed sync (~3 ms on 2 cores) to this one pass.
+RefreshCounts StreamRefresh(PatternLayout& L, const float* dense) {
+  const int64_t n = 9 * static_cast<int64_t>(L.in_c) * L.out_c;
+  const int64_t nnz = static_cast<int64_t>(L.values.size());
+  const int32_t* di = L.refresh_dense_index.data();
+  const int32_t* vi = L.refresh_value.data();
+  const bool sync = L.transposed && !L.refresh_transposed_value.empty();
+  const int32_t* ti = sync ? L.refresh_transposed_value.data() : nullptr;
+  float* values = L.values.data();
+  float* tvalues = sync ? L.transposed->values.data() : nullptr;
+  std::atomic<int64_t> kept{0}, all{0};
+  constexpr int64_t kBlock = 16384;  // floats: 64 KiB, still in L2 for the count
+  ParallelFor(CeilDivInt(n, kBlock), 4, [&](int64_t b0, int64_t b1) {
+    int64_t k = 0, c = 0;
+    const int64_t d0 = b0 * kBlock, d1 = std::min(n, b1 * kBlock);
+    int64_t j = std::lower_bound(di, di + nnz, static_cast<int32_t>(d0)) - di;
+    for (int64_t blk = d0; blk < d1; blk += kBlock) {
+      const int64_t e = std::min(d1, blk + kBlock);
+      for (; j < nnz && di[j] < e; ++j) {
+        const float v = dense[di[j]];
+        values[vi[j]] = v;
+        if (ti) tvalues[ti[j]] = v;
+        k += v != 0.f;
+      }
+      int32_t cb = 0;
+      for (int64_t i = blk; i < e; ++i) cb += dense[i] != 0.f;
+      c += cb;
+    }
+    kept += k;
+    all += c;
+  });
+  return {kept.load(), all.load()};
+}
+
 // values[i] = dense[value_dense_index[i]] (threaded); returns how many of them are non-zero.
 int64_t GatherValues(PatternLayout& L, const float* dense) {
   const int32_t* di = L.value_dense_index.data();
@@ -188,6 +238,23 @@ PatternLayout BuildPatternLayout(const uint16_t* masks, int64_t in_c, int64_t ou
     }
     L.transposed = std::move(T);
   }
+  // Refresh order: the kept positions sorted by dense index.
+  {
+    const int64_t nnz = static_cast<int64_t>(L.values.size());
+    std::vector<int32_t> order(static_cast<size_t>(nnz));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return L.value_dense_index[a] < L.value_dense_index[b]; });
+    L.refresh_dense_index.resize(order.size());
+    for (size_t j = 0; j < order.size(); ++j) L.refresh_dense_index[j] = L.value_dense_index[order[j]];
+    if (L.transposed) {
+      std::vector<int32_t> tpos(static_cast<size_t>(nnz), -1);  // value index -> transposed index
+      for (size_t i = 0; i < L.transposed_value_src.size(); ++i) tpos[L.transposed_value_src[i]] = static_cast<int32_t>(i);
+      L.refresh_transposed_value.resize(order.size());
+      for (size_t j = 0; j < order.size(); ++j) L.refresh_transposed_value[j] = tpos[order[j]];
+    }
+    L.refresh_value = std::move(order);
+  }
   return L;
 }
 
@@ -201,6 +268,11 @@ std::vector<uint16_t> MasksFromDense(const float* w, int64_t in_c, int64_t out_c
 }
 
 void RefreshValues(PatternLayout& L, const float* dense_hwio) {
+  if (HasRefreshOrder(L)) {
+    StreamRefresh(L, dense_hwio);
+    if (L.transposed && L.refresh_transposed_value.empty()) SyncTransposed(L);
+    return;
+  }
   GatherValues(L, dense_hwio);
   SyncTransposed(L);
 }
@@ -208,6 +280,11 @@ void RefreshValues(PatternLayout& L, const float* dense_hwio) {
 bool RefreshValuesChecked(PatternLayout& L, const float* dense_hwio) {
   // Kept positions are a subset of all positions, so the pruned ones are all zero exactly when
   // the whole weight has no more non-zeros than its kept values.
+  if (HasRefreshOrder(L)) {
+    const RefreshCounts c = StreamRefresh(L, dense_hwio);
+    if (L.transposed && L.refresh_transposed_value.empty()) SyncTransposed(L);
+    return c.all_nonzero == c.kept_nonzero;
+  }
   const int64_t kept_nonzero = GatherValues(L, dense_hwio);
   const int64_t all_nonzero = CountNonZero(dense_hwio, 9 * static_cast<int64_t>(L.in_c) * L.out_c);
   SyncTransposed(L);
@@ -221,7 +298,8 @@ void SetPackedValues(PatternLayout& L, const float* packed) {
 
 void ScatterPackedToDense(const PatternLayout& L, const float* packed, float* dense_hwio) {
   // Threaded: a 512x512 layer's gradient is 9.4 MB to clear and 262K scattered writes per
-  // training step (the indices are distinct, so the scatter splits freely).
+  // training step (the indices are distinct, so the scatter splits freely). Memory-bound: a
+  // streaming variant in refresh order measured the same (1.5 ms for 512x512 on 2 cores).
   ParallelFor(9 * static_cast<int64_t>(L.in_c) * L.out_c, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
     std::fill(dense_hwio + i0, dense_hwio + i1, 0.f);
   });

@@ -149,6 +149,32 @@ void TestLayoutProperties(Runner& r) {
     std::vector<float> back(w.size(), 7.f);
     UnpackToDense(L, back.data());
     r.Check(back == w, "pack then unpack == masked weights");
+    // The streaming refresh (refresh order) and the plain gather of a hand-built layout agree,
+    // transposed values included, and both detect a non-zero pruned position.
+    {
+      PatternLayout plain = L;
+      plain.refresh_dense_index.clear();
+      plain.refresh_value.clear();
+      plain.refresh_transposed_value.clear();
+      plain.transposed = std::make_shared<PatternLayout>(*L.transposed);
+      auto w2 = w;
+      for (auto& v : w2) v *= 1.5f;
+      const bool a = RefreshValuesChecked(L, w2.data()), b = RefreshValuesChecked(plain, w2.data());
+      bool same = a && b && L.values == plain.values && L.transposed->values == plain.transposed->values;
+      std::vector<float> d1(w.size(), 7.f), d2(w.size(), 5.f);
+      UnpackToDense(L, d1.data());
+      UnpackToDense(plain, d2.data());
+      same &= d1 == w2 && d2 == w2;
+      int64_t pruned = -1;
+      for (size_t i = 0; i < w.size() && pruned < 0; ++i)
+        if (w[i] == 0.f) pruned = static_cast<int64_t>(i);
+      if (pruned >= 0) {
+        w2[pruned] = 1.f;
+        same &= !RefreshValuesChecked(L, w2.data()) && !RefreshValuesChecked(plain, w2.data());
+      }
+      RefreshValues(L, w.data());
+      r.Check(same, "streaming refresh == plain gather (values, transposed, unpack, pruned check)");
+    }
     // Library, groups and per-kernel data are consistent with the masks.
     bool ok = true;
     std::set<uint16_t> distinct;
