@@ -104,7 +104,7 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
 }  // namespace
 
 bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L) {
-  const bool side = (p.in_h == 2 || p.in_h == 4) && p.in_w == p.in_h && p.out_h == p.in_h &&
+  const bool side = (p.in_h == 2 || p.in_h == 4 || p.in_h == 8) && p.in_w == p.in_h && p.out_h == p.in_h &&
                     p.out_w == p.in_h;
   return p.filter_h == 3 && p.filter_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
          p.dilation_h == 1 && p.dilation_w == 1 && side && p.pad_top == 1 && p.pad_left == 1 &&

@@ -366,6 +366,9 @@ std::vector<Case> MakeCases() {
   // 4x4 images at batch >= 8 (same kernels, two-row tiles).
   add(MakeParams(8, 4, 4, 19, 13, 1, true), 8, 4, 0.5, 0.1);
   add(MakeParams(21, 4, 4, 48, 40, 1, true), 126, 4, 0.4, 0.1);
+  // 8x8 images at batch >= 8 (row tiles: top, middle and bottom classes).
+  add(MakeParams(8, 8, 8, 11, 9, 1, true), 8, 4, 0.5, 0.1);
+  add(MakeParams(19, 8, 8, 40, 33, 1, true), 126, 4, 0.6, 0.0);
   // Random cases.
   for (int i = 0; i < 24; ++i) {
     const bool same = RandInt(0, 3) != 0;
@@ -399,7 +402,7 @@ int main() {
   SetSparseDenseFallback(true);
   SetNumThreads(2);
   for (const Case& c : cases) RunCase(r, c, IsaName(isas.back()), 2);
-  // The 2x2 and 4x4 cases above reach the tiny-image kernels; other sizes, pattern sizes and
+  // The 2x2, 4x4 and 8x8 cases above reach the tiny-image kernels; other sizes, pattern sizes and
   // batches do not.
   {
     auto tiny = [](int64_t n, int pat, int side = 2) {
@@ -408,8 +411,9 @@ int main() {
       return TinyImageSupported(p, BuildPatternLayout(masks.data(), 6, 5));
     };
     r.Check(tiny(9, 4) && tiny(40, 4) && tiny(8, 4, 4) && !tiny(7, 4) && !tiny(7, 4, 4) &&
-            !tiny(9, 3) && !tiny(9, 0) && !tiny(9, 4, 3) && !tiny(9, 4, 5),
-            "tiny-image kernels: 2x2 and 4x4, batch >= 8, 4-entry patterns only");
+            tiny(8, 4, 8) && !tiny(9, 3) && !tiny(9, 0) && !tiny(9, 4, 3) && !tiny(9, 4, 5) &&
+            !tiny(9, 4, 16),
+            "tiny-image kernels: 2x2, 4x4 and 8x8, batch >= 8, 4-entry patterns only");
     Conv2DParams valid = MakeParams(12, 4, 4, 6, 5, 1, false);  // 4x4 -> 2x2 without padding
     auto masks = RandomMasks(6, 5, 4, 4, 0.2, 0.0);
     r.Check(!TinyImageSupported(valid, BuildPatternLayout(masks.data(), 6, 5)), "tiny-image kernels: 2x2 'same' only");
