@@ -76,12 +76,33 @@ bool AllFourEntry(const PatternLayout& L) {
 }
 
 // Thread t runs slots t, t + nt, ...: slots are sorted by kept-kernel count (the reorder), so the
-// round-robin split is balanced, and each slot writes only its own outputs.
-void RunSlots(int64_t slots, void (*fn)(const TinyArgs&, int64_t, int64_t), const TinyArgs& a) {
+// round-robin split is balanced, and each slot writes only its own outputs. A thread's slots go
+// to the kernels in lists whose gradient lane sums (8 floats per kept weight) stay within
+// ~128 KiB of L2 (forward: one list).
+void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
+  using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
+  const Fn fn = grad ? (Avx2() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
+                     : (Avx2() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
+  const int64_t slots = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), slots));
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t s = t; s < slots; s += nt) fn(a, s, s + 1);
+    std::vector<int32_t> list;
+    for (int64_t t = t0; t < t1; ++t) {
+      list.clear();
+      int64_t bytes = 0;
+      for (int64_t s = t; s < slots; s += nt) {
+        const int64_t nv = L.kernel_value_begin[L.filter_kernel_begin[s + 1]] -
+                           L.kernel_value_begin[L.filter_kernel_begin[s]];
+        if (grad && !list.empty() && bytes + nv * kLanes * 4 > 131072) {
+          fn(a, list.data(), static_cast<int64_t>(list.size()));
+          list.clear();
+          bytes = 0;
+        }
+        list.push_back(static_cast<int32_t>(s));
+        bytes += nv * kLanes * 4;
+      }
+      if (!list.empty()) fn(a, list.data(), static_cast<int64_t>(list.size()));
+    }
   });
 }
 
@@ -96,7 +117,7 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   a.nb = (N + kLanes - 1) / kLanes;
   a.x = ToLanes(K, x, N, S, L.in_c, 0);
   a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
-  RunSlots(L.out_c, Avx2() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric, a);
+  RunSlots(L, false, a);
   FromLanes(K, a.stage, N, S, L.out_c, y);
   if (ep) ApplyEpilogue(*ep, N * S * S, L.out_c, y);
 }
@@ -139,7 +160,7 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0);
   a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2);
   a.out_values = out_values;
-  RunSlots(L.out_c, Avx2() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric, a);
+  RunSlots(L, true, a);
 }
 
 }  // namespace clicktrain

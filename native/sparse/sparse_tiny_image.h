@@ -54,10 +54,12 @@ struct TinyArgs {
   const float* dy;           // gradient: dy lanes [nb][out_c][side^2][8]
   float* out_values;         // gradient: packed, layout order
 };
-void TinyForwardSlotsGeneric(const TinyArgs& a, int64_t s0, int64_t s1);
-void TinyForwardSlotsAvx2(const TinyArgs& a, int64_t s0, int64_t s1);
-void TinyGradSlotsGeneric(const TinyArgs& a, int64_t s0, int64_t s1);
-void TinyGradSlotsAvx2(const TinyArgs& a, int64_t s0, int64_t s1);
+// Each runs the listed slots (filters) over every lane group, lane groups outer (see LaneStep).
+// The gradient keeps the lane sums of all listed slots: the caller bounds their total size.
+void TinyForwardSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);
+void TinyForwardSlotsAvx2(const TinyArgs& a, const int32_t* slots, int64_t n);
+void TinyGradSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);
+void TinyGradSlotsAvx2(const TinyArgs& a, const int32_t* slots, int64_t n);
 
 }  // namespace sparse_internal
 }  // namespace clicktrain
