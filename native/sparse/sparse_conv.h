@@ -42,6 +42,10 @@
 //   [tile][out channel][pixel][8], indexed by ORIGINAL output channel (filter_order), which
 //   undoes the filter reordering; the stage is transposed back to NHWC with the epilogue (bias,
 //   activation) fused.
+// * Small images at batch >= 8 (2x2, 4x4, 8x8 with 'same' padding, stride 1, every kernel a
+//   4-entry pattern): sparse_tiny_image.h, where the register tile is a whole small image or one
+//   row and the (tap, pixel) pairs that read padding are compiled out per pattern; calls of at
+//   most kSmallImageMaxPixels output pixels go to sparse_small.h first.
 // * Dense fallback: a layer keeping more than 1/3 of the dense weights (theoretical ratio < 3,
 //   e.g. 4-entry patterns with no connectivity pruning = 2.25x) runs the dense kernels on the
 //   unpacked weights inside the same entry points (backward-filter: dense gradient gathered at
