@@ -51,17 +51,11 @@ int ChooseShape(int64_t oh, int64_t ow) {
   return 3;
 }
 
-// Grows-only scratch, one per (thread, purpose): no page faults after the first call. 64-byte
-// aligned: lane vectors are 32 bytes, so no load of a lane image or stage straddles a cache line
-// (a line-crossing load costs two load slots, and the kernels are load-port heavy).
+// Scratch, one per (thread, purpose).
 float* Scratch(int which, size_t n) {
   thread_local std::vector<float> bufs[4];
-  std::vector<float>& b = bufs[which];
-  if (b.size() < n + 16) b.resize(n + 16);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
-  return b.data() + ((64 - p % 64) % 64) / sizeof(float);
+  return AlignedScratch(bufs[which], n);
 }
-
 
 // Input channels per block: the RT x WT tile's input window of one channel is
 // ((RT-1)*S + 3) x ((WT-1)*S + 3) lane vectors; keep a block's windows within ~20 KiB of L1.

@@ -1,12 +1,23 @@
 // Internal interface between the sparse-conv drivers (sparse_conv.cc) and the per-ISA
 // micro-kernels (sparse_kernels_generic.cc, sparse_kernels_avx2.cc). Not part of the public API.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace clicktrain {
 namespace sparse_internal {
 
 constexpr int kLanes = 8;  // batch images per SIMD vector (lane image layout)
+
+// n floats of a grows-only buffer (the caller's thread_local, so no page faults after the first
+// call), 64-byte aligned: lane vectors are 32 bytes, so no load straddles a cache line (a
+// line-crossing load costs two load slots, and the kernels are load-port heavy).
+inline float* AlignedScratch(std::vector<float>& b, size_t n) {
+  if (b.size() < n + 16) b.resize(n + 16);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
 
 // Taps of one pattern as used by one pass/phase: n taps, tap t reads the kernel's value vi[t]
 // at input offset off[t] (floats, relative to the tile origin of the kernel's input channel).

@@ -16,13 +16,10 @@ using namespace sparse_internal;
 bool Avx2() { return ActiveIsa() >= Isa::kAvx2; }
 const IsaKernels& Kernels() { return Avx2() ? Avx2Kernels() : GenericKernels(); }
 
-// Grows-only, 64-byte aligned scratch, one per purpose (called from the calling thread only).
+// Scratch, one per purpose (called from the calling thread only).
 float* Buffer(int which, size_t n) {
   thread_local std::vector<float> bufs[3];
-  std::vector<float>& b = bufs[which];
-  if (b.size() < n + 16) b.resize(n + 16);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
-  return b.data() + ((64 - p % 64) % 64) / sizeof(float);
+  return AlignedScratch(bufs[which], n);
 }
 
 // NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero).
