@@ -118,11 +118,32 @@ void SyncTransposed(PatternLayout& L) {
 
 int64_t CeilDivInt(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Whether the layout carries the refresh order (BuildPatternLayout adds it; hand-built ones may not).
-bool HasRefreshOrder(const PatternLayout& L) {
-  return L.refresh_dense_index.size() == L.values.size() && L.refresh_value.size() == L.values.size() &&
-         (!L.transposed || L.refresh_transposed_value.empty() ||
-          L.refresh_transposed_value.size() == L.values.size());
+// The kept positions sorted by dense index (refresh order, see pattern_layout.h): derived from
+// value_dense_index and transposed_value_src, built with the layout, or on first refresh for a
+// layout assembled by hand.
+void BuildRefreshOrder(PatternLayout& L) {
+  const int64_t nnz = static_cast<int64_t>(L.values.size());
+  std::vector<int32_t> order(static_cast<size_t>(nnz));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return L.value_dense_index[a] < L.value_dense_index[b]; });
+  L.refresh_dense_index.resize(order.size());
+  for (size_t j = 0; j < order.size(); ++j) L.refresh_dense_index[j] = L.value_dense_index[order[j]];
+  L.refresh_transposed_value.clear();
+  if (L.transposed) {
+    std::vector<int32_t> tpos(static_cast<size_t>(nnz), -1);  // value index -> transposed index
+    for (size_t i = 0; i < L.transposed_value_src.size(); ++i) tpos[L.transposed_value_src[i]] = static_cast<int32_t>(i);
+    L.refresh_transposed_value.resize(order.size());
+    for (size_t j = 0; j < order.size(); ++j) L.refresh_transposed_value[j] = tpos[order[j]];
+  }
+  L.refresh_value = std::move(order);
+}
+
+void EnsureRefreshOrder(PatternLayout& L) {
+  const size_t n = L.values.size();
+  if (L.refresh_dense_index.size() != n || L.refresh_value.size() != n ||
+      L.refresh_transposed_value.size() != (L.transposed ? n : 0))
+    BuildRefreshOrder(L);
 }
 
 struct RefreshCounts {
@@ -134,14 +155,14 @@ struct RefreshCounts {
 // still in cache. A 512x512 layer's refresh (9.4 MB dense, 262K kept at 75% connectivity) went
 // from a random gather + a count pass + a transposed sync (~3 ms on 2 cores) to this one pass.
 RefreshCounts StreamRefresh(PatternLayout& L, const float* dense) {
+  EnsureRefreshOrder(L);
   const int64_t n = 9 * static_cast<int64_t>(L.in_c) * L.out_c;
   const int64_t nnz = static_cast<int64_t>(L.values.size());
   const int32_t* di = L.refresh_dense_index.data();
   const int32_t* vi = L.refresh_value.data();
-  const bool sync = L.transposed && !L.refresh_transposed_value.empty();
-  const int32_t* ti = sync ? L.refresh_transposed_value.data() : nullptr;
+  const int32_t* ti = L.transposed ? L.refresh_transposed_value.data() : nullptr;
   float* values = L.values.data();
-  float* tvalues = sync ? L.transposed->values.data() : nullptr;
+  float* tvalues = L.transposed ? L.transposed->values.data() : nullptr;
   std::atomic<int64_t> kept{0}, all{0};
   constexpr int64_t kBlock = 16384;  // floats: 64 KiB, still in L2 for the count
   ParallelFor(CeilDivInt(n, kBlock), 4, [&](int64_t b0, int64_t b1) {
@@ -164,33 +185,6 @@ RefreshCounts StreamRefresh(PatternLayout& L, const float* dense) {
     all += c;
   });
   return {kept.load(), all.load()};
-}
-
-// values[i] = dense[value_dense_index[i]] (threaded); returns how many of them are non-zero.
-int64_t GatherValues(PatternLayout& L, const float* dense) {
-  const int32_t* di = L.value_dense_index.data();
-  float* values = L.values.data();
-  std::atomic<int64_t> nonzero{0};
-  ParallelFor(static_cast<int64_t>(L.values.size()), int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
-    int64_t c = 0;
-    for (int64_t i = i0; i < i1; ++i) {
-      values[i] = dense[di[i]];
-      c += values[i] != 0.f;
-    }
-    nonzero += c;
-  });
-  return nonzero.load();
-}
-
-// Non-zero elements of p[0, n) (NaN counts, -0 does not), threaded.
-int64_t CountNonZero(const float* p, int64_t n) {
-  std::atomic<int64_t> nonzero{0};
-  ParallelFor(n, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
-    int64_t c = 0;
-    for (int64_t i = i0; i < i1; ++i) c += p[i] != 0.f;
-    nonzero += c;
-  });
-  return nonzero.load();
 }
 
 }  // namespace
@@ -238,23 +232,7 @@ PatternLayout BuildPatternLayout(const uint16_t* masks, int64_t in_c, int64_t ou
     }
     L.transposed = std::move(T);
   }
-  // Refresh order: the kept positions sorted by dense index.
-  {
-    const int64_t nnz = static_cast<int64_t>(L.values.size());
-    std::vector<int32_t> order(static_cast<size_t>(nnz));
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(),
-              [&](int32_t a, int32_t b) { return L.value_dense_index[a] < L.value_dense_index[b]; });
-    L.refresh_dense_index.resize(order.size());
-    for (size_t j = 0; j < order.size(); ++j) L.refresh_dense_index[j] = L.value_dense_index[order[j]];
-    if (L.transposed) {
-      std::vector<int32_t> tpos(static_cast<size_t>(nnz), -1);  // value index -> transposed index
-      for (size_t i = 0; i < L.transposed_value_src.size(); ++i) tpos[L.transposed_value_src[i]] = static_cast<int32_t>(i);
-      L.refresh_transposed_value.resize(order.size());
-      for (size_t j = 0; j < order.size(); ++j) L.refresh_transposed_value[j] = tpos[order[j]];
-    }
-    L.refresh_value = std::move(order);
-  }
+  BuildRefreshOrder(L);
   return L;
 }
 
@@ -267,28 +245,13 @@ std::vector<uint16_t> MasksFromDense(const float* w, int64_t in_c, int64_t out_c
   return m;
 }
 
-void RefreshValues(PatternLayout& L, const float* dense_hwio) {
-  if (HasRefreshOrder(L)) {
-    StreamRefresh(L, dense_hwio);
-    if (L.transposed && L.refresh_transposed_value.empty()) SyncTransposed(L);
-    return;
-  }
-  GatherValues(L, dense_hwio);
-  SyncTransposed(L);
-}
+void RefreshValues(PatternLayout& L, const float* dense_hwio) { StreamRefresh(L, dense_hwio); }
 
 bool RefreshValuesChecked(PatternLayout& L, const float* dense_hwio) {
   // Kept positions are a subset of all positions, so the pruned ones are all zero exactly when
   // the whole weight has no more non-zeros than its kept values.
-  if (HasRefreshOrder(L)) {
-    const RefreshCounts c = StreamRefresh(L, dense_hwio);
-    if (L.transposed && L.refresh_transposed_value.empty()) SyncTransposed(L);
-    return c.all_nonzero == c.kept_nonzero;
-  }
-  const int64_t kept_nonzero = GatherValues(L, dense_hwio);
-  const int64_t all_nonzero = CountNonZero(dense_hwio, 9 * static_cast<int64_t>(L.in_c) * L.out_c);
-  SyncTransposed(L);
-  return all_nonzero == kept_nonzero;
+  const RefreshCounts c = StreamRefresh(L, dense_hwio);
+  return c.all_nonzero == c.kept_nonzero;
 }
 
 void SetPackedValues(PatternLayout& L, const float* packed) {

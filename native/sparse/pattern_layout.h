@@ -74,11 +74,11 @@ struct PatternLayout {
   std::shared_ptr<PatternLayout> transposed;
   std::vector<int32_t> transposed_value_src;
 
-  // Optional (CPU refresh; a GPU copy may ignore them): the kept positions in ascending dense
-  // order, so that a refresh streams the dense weight once instead of gathering it at random:
-  // refresh_dense_index ascending, refresh_value[j] its index in values, refresh_transposed_value[j]
-  // its index in transposed->values (empty without a transposed companion). Layouts built without
-  // them (by hand) refresh through value_dense_index.
+  // Refresh order (derived; CPU refresh only, a GPU copy may ignore it): the kept positions in
+  // ascending dense order, so that a refresh streams the dense weight once instead of gathering
+  // it at random: refresh_dense_index ascending, refresh_value[j] its index in values,
+  // refresh_transposed_value[j] its index in transposed->values (empty without a transposed
+  // companion). Built by BuildPatternLayout; a layout assembled by hand gets it on first refresh.
   std::vector<int32_t> refresh_dense_index, refresh_value, refresh_transposed_value;
 
   int64_t NumKernels() const { return static_cast<int64_t>(kernel_ic.size()); }

@@ -20,10 +20,6 @@ namespace {
 
 using namespace sparse_internal;
 
-const IsaKernels& Kernels() {
-  return ActiveIsa() >= Isa::kAvx2 ? Avx2Kernels() : GenericKernels();
-}
-
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Grows-only per-thread index scratch.
@@ -521,7 +517,7 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
     SparseTinyImageForward(p, x, L, ep, y);
     return;
   }
-  const IsaKernels& K = Kernels();
+  const IsaKernels& K = ActiveKernels();
   const int S = static_cast<int>(p.stride_h);
   if (S == 1 && p.batch < kLanes) {
     RunFlatPass(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L, &ep, y);
@@ -563,7 +559,7 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
     return;
   }
   const PatternLayout& T = *L.transposed;
-  const IsaKernels& K = Kernels();
+  const IsaKernels& K = ActiveKernels();
   const int64_t pt = p.pad_top, pl = p.pad_left;
   if (p.stride_h == 1) {
     // Stride 1: a forward conv of dy with the rotated patterns, padding 2 - pad.
@@ -677,7 +673,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     SparseTinyImageBackpropFilter(p, x, dy, L, out_values);
     return;
   }
-  const IsaKernels& K = Kernels();
+  const IsaKernels& K = ActiveKernels();
   const int S = static_cast<int>(p.stride_h);
   const int shape = ChooseShape(p.out_h, p.out_w);
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/cpu_features.h"
+
 namespace clicktrain {
 namespace sparse_internal {
 
@@ -151,6 +153,10 @@ struct IsaKernels {
 
 const IsaKernels& GenericKernels();
 const IsaKernels& Avx2Kernels();
+
+// Whether the AVX2 builds of the sparse kernels run (the active ISA, set after CPUID).
+inline bool UseAvx2Kernels() { return ActiveIsa() >= Isa::kAvx2; }
+inline const IsaKernels& ActiveKernels() { return UseAvx2Kernels() ? Avx2Kernels() : GenericKernels(); }
 
 }  // namespace sparse_internal
 }  // namespace clicktrain

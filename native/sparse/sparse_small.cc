@@ -4,8 +4,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "sparse/sparse_internal.h"
 
 namespace clicktrain {
 
@@ -38,7 +38,7 @@ void SparseSmallImageForward(const Conv2DParams& p, const float* x, const Patter
       if (L.patterns[pat] & (1u << bit)) taps[pat * 9 + n++] = static_cast<int8_t>(bit);
   }
   sparse_internal::SmallSlotArgs a{&L, col, taps.data(), vecs, pixels, y};
-  auto fn = ActiveIsa() >= Isa::kAvx2 ? sparse_internal::SmallSlotsAvx2 : sparse_internal::SmallSlotsGeneric;
+  auto fn = sparse_internal::UseAvx2Kernels() ? sparse_internal::SmallSlotsAvx2 : sparse_internal::SmallSlotsGeneric;
   ParallelFor(L.out_c, 16, [&](int64_t s0, int64_t s1) { fn(a, s0, s1); });
   ApplyEpilogue(ep, pixels, L.out_c, y);
 }

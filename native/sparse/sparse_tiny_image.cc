@@ -4,7 +4,6 @@
 #include <stdexcept>
 #include <vector>
 
-#include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "sparse/sparse_internal.h"
 
@@ -12,9 +11,6 @@ namespace clicktrain {
 namespace {
 
 using namespace sparse_internal;
-
-bool Avx2() { return ActiveIsa() >= Isa::kAvx2; }
-const IsaKernels& Kernels() { return Avx2() ? Avx2Kernels() : GenericKernels(); }
 
 // Scratch, one per purpose (called from the calling thread only).
 float* Buffer(int which, size_t n) {
@@ -78,8 +74,8 @@ bool AllFourEntry(const PatternLayout& L) {
 // ~128 KiB of L2 (forward: one list).
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
-  const Fn fn = grad ? (Avx2() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
-                     : (Avx2() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
+  const Fn fn = grad ? (UseAvx2Kernels() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
+                     : (UseAvx2Kernels() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
   const int64_t slots = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), slots));
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
@@ -105,7 +101,7 @@ void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
 
 // y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep).
 void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y) {
-  const IsaKernels& K = Kernels();
+  const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
   a.L = &L;
   a.side = S;
@@ -147,7 +143,7 @@ void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const 
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
                                    const PatternLayout& L, float* out_values) {
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageBackpropFilter: unsupported call");
-  const IsaKernels& K = Kernels();
+  const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
   a.L = &L;
   a.side = static_cast<int>(p.in_h);

@@ -149,8 +149,8 @@ void TestLayoutProperties(Runner& r) {
     std::vector<float> back(w.size(), 7.f);
     UnpackToDense(L, back.data());
     r.Check(back == w, "pack then unpack == masked weights");
-    // The streaming refresh (refresh order) and the plain gather of a hand-built layout agree,
-    // transposed values included, and both detect a non-zero pruned position.
+    // A layout without its refresh order (as assembled by hand) rebuilds it on first refresh and
+    // agrees with the built one, transposed values included; both detect a non-zero pruned position.
     {
       PatternLayout plain = L;
       plain.refresh_dense_index.clear();
@@ -173,7 +173,7 @@ void TestLayoutProperties(Runner& r) {
         same &= !RefreshValuesChecked(L, w2.data()) && !RefreshValuesChecked(plain, w2.data());
       }
       RefreshValues(L, w.data());
-      r.Check(same, "streaming refresh == plain gather (values, transposed, unpack, pruned check)");
+      r.Check(same, "refresh without a prebuilt order == with it (values, transposed, unpack, pruned check)");
     }
     // Library, groups and per-kernel data are consistent with the masks.
     bool ok = true;
