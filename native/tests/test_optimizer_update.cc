@@ -1,7 +1,6 @@
 // Fused optimiser updates vs float64 evaluations of tfjs's formulas: random sizes (1 to past the
 // thread grain, not multiples of any SIMD width), outputs poisoned with NaN, 1 and 2 threads,
 // and the in-place form (outputs aliasing the inputs).
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -14,20 +13,6 @@ using namespace clicktrain;
 using namespace clicktrain_test;
 
 namespace {
-
-// Largest |got - ref| over the largest sum of the magnitudes of the terms that were added: float
-// rounding is relative to the terms, so a result that cancels (m * a close to -g) may carry a large
-// error relative to itself and still be right. Poisoned (NaN) outputs give infinity.
-double MaxTermError(const std::vector<float>& got, const std::vector<double>& ref,
-                    const std::vector<double>& terms) {
-  double scale = 1e-30, worst = 0;
-  for (double t : terms) scale = std::max(scale, t);
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(got[i])) return INFINITY;
-    worst = std::max(worst, std::fabs(got[i] - ref[i]));
-  }
-  return worst / scale;
-}
 
 int64_t RandomSize() {
   static const int64_t sizes[] = {1, 3, 7, 17, 1000, 65537, 200003};
@@ -45,7 +30,7 @@ void TestSgd(Runner& t) {
     ref[i] = v[i] + static_cast<double>(c) * g[i];
     terms[i] = std::fabs(v[i]) + std::fabs(static_cast<double>(c) * g[i]);
   }
-  t.CheckClose(MaxTermError(got, ref, terms), 1e-6, "sgd n " + std::to_string(n));
+  t.CheckClose(MaxErrorVsMagnitude(got, ref, terms), 1e-6, "sgd n " + std::to_string(n));
 }
 
 void TestMomentum(Runner& t, bool nesterov, bool in_place) {
@@ -73,8 +58,8 @@ void TestMomentum(Runner& t, bool nesterov, bool in_place) {
   }
   const std::string what = std::string("momentum") + (nesterov ? " nesterov" : "") +
                            (in_place ? " in place" : "") + " n " + std::to_string(n);
-  t.CheckClose(MaxTermError(out_a, ref_a, terms_a), 1e-6, what + " accumulation");
-  t.CheckClose(MaxTermError(out_v, ref_v, terms_v), 1e-6, what + " value");
+  t.CheckClose(MaxErrorVsMagnitude(out_a, ref_a, terms_a), 1e-6, what + " accumulation");
+  t.CheckClose(MaxErrorVsMagnitude(out_v, ref_v, terms_v), 1e-6, what + " value");
 }
 
 }  // namespace
