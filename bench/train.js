@@ -84,11 +84,15 @@ async function run(opts) {
       kept += masks[layer.name].reduce((n, m) => n + 4 * (m !== 0), 0);
     }
     ct.freezeSparsity(model, {masks, layers: Object.keys(masks)});
+    const maskedNames = convLayers(model).filter((l) => masks[l.name]).map((l) => l.name);
     const maskTensors = convLayers(model).filter((l) => masks[l.name]).map((l) => {
       const [, , ic, oc] = l.kernel.shape;
       return [l.kernel.val, ct.sparse.maskTensor(masks[l.name], ic, oc)];
     });
-    const reapply = () => tf.tidy(() => maskTensors.forEach(([v, m]) => v.assign(tf.mul(v, m))));
+    // As the ClickTrain controller does: a weight written by a packed frozen step is already masked.
+    const reapply = () => tf.tidy(() => maskTensors.forEach(([v, m], i) => {
+      if (!ct.sparse.frozenValueIsMasked(v, masks[maskedNames[i]])) v.assign(tf.mul(v, m));
+    }));
     const t = await stepTimer(tf, model, batch, reps, reapply);
     tf.dispose(maskTensors.map(([, m]) => m));
     ct.unfreezeSparsity(model);

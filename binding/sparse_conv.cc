@@ -5,6 +5,7 @@
 
 #include "binding/args.h"
 #include "binding/registry.h"
+#include "binding/sparse_handle.h"
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
 
@@ -13,23 +14,6 @@ namespace {
 
 using clicktrain::Conv2DParams;
 using clicktrain::PatternLayout;
-
-struct SparseHandle {
-  PatternLayout layout;
-  int64_t bytes = 0;
-};
-
-int64_t LayoutBytes(const PatternLayout& l) {
-  int64_t n = static_cast<int64_t>(l.values.size()) * 8 + l.NumKernels() * 16 + l.out_c * 16;
-  if (l.transposed) n *= 2;
-  return n;
-}
-
-SparseHandle& ArgHandle(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || !info[i].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "clicktrain: argument 'layout' must be a sparse layout handle");
-  return *info[i].As<Napi::External<SparseHandle>>().Data();
-}
 
 Napi::Uint16Array ArgMasks(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || !info[i].IsTypedArray() ||
@@ -137,8 +121,9 @@ Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC]): kept positions only,
-// zeros elsewhere.
+// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC], packed?): kept positions
+// only, zeros elsewhere; `packed` (optional, length = kept weights) also receives the gradient in
+// layout order, for the frozen-layer optimiser step.
 Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
@@ -148,7 +133,13 @@ Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   CheckLength(x, p.InputSize(), "x");
   CheckLength(dy, p.OutputSize(), "dy");
   CheckLength(dw, p.FilterSize(), "dfilter");
-  clicktrain::SparseConv2DBackpropFilterDense(p, x.Data(), dy.Data(), h.layout, dw.Data());
+  if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
+    auto packed = ArgSizedFloat32(info, 5, "packed", h.layout.NumValues());
+    clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, packed.Data());
+    clicktrain::ScatterPackedToDense(h.layout, packed.Data(), dw.Data());
+  } else {
+    clicktrain::SparseConv2DBackpropFilterDense(p, x.Data(), dy.Data(), h.layout, dw.Data());
+  }
   return info.Env().Undefined();
 }
 

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {freezeSparsity, sparse, unfreezeSparsity} from '../src';
 import * as ref from './helpers/reference';
+import * as masksHelper from './helpers/sparse_masks';
 
 const seed = ref.testSeed();
 const r = ref.rng(seed);
@@ -20,29 +21,10 @@ beforeAll(async () => {
   console.log(`sparse tests: seed ${seed}`);
 });
 
-/** Random 4-entry pattern masks from a library of `libSize`, with `prune` of kernels removed. */
-function randomMasks(inC: number, outC: number, prune: number, libSize = 6, size = 4): Uint16Array {
-  const lib: number[] = [];
-  while (lib.length < libSize) {
-    let m = 0;
-    while (popcount(m) < size) m |= 1 << r.int(0, 8);
-    if (!lib.includes(m)) lib.push(m);
-  }
-  return Uint16Array.from({length: inC * outC}, () => (r.next() < prune ? 0 : r.pick(lib)));
-}
-
-function popcount(m: number) {
-  let c = 0;
-  for (; m; m &= m - 1) c++;
-  return c;
-}
-
-function maskedWeights(masks: Uint16Array, inC: number, outC: number): Float32Array {
-  const w = r.floats(9 * inC * outC);
-  for (let tap = 0; tap < 9; tap++)
-    for (let i = 0; i < inC * outC; i++) if (!((masks[i] >> tap) & 1)) w[tap * inC * outC + i] = 0;
-  return w;
-}
+const randomMasks = (inC: number, outC: number, prune: number, libSize = 6, size = 4) =>
+  masksHelper.randomMasks(r, inC, outC, prune, libSize, size);
+const maskedWeights = (masks: Uint16Array, inC: number, outC: number) =>
+  masksHelper.maskedWeights(r, masks, inC, outC);
 
 function counts() {
   return {...sparse.sparseCallCounts};

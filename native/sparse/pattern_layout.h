@@ -39,6 +39,7 @@
 // index in `values` of transposed->values[i], and RefreshValues keeps both in sync.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -106,6 +107,16 @@ void RefreshValues(PatternLayout& layout, const float* dense_hwio);
 bool RefreshValuesChecked(PatternLayout& layout, const float* dense_hwio);
 // Copies packed values (size NumValues, layout order) in, O(nnz), updating the transposed copy.
 void SetPackedValues(PatternLayout& layout, const float* packed);
+
+// Builds the refresh order when it is missing or stale (BuildPatternLayout builds it).
+void EnsureRefreshOrder(PatternLayout& layout);
+// Streams the dense index space in blocks of kRefreshBlock floats (threaded, blocks in order within
+// a thread): fn(d0, d1, j0, j1) for dense range [d0, d1) and the refresh-order entries [j0, j1)
+// that fall in it. The passes that read or write a whole dense weight go through this, so each
+// touches the dense array once, in order, while the kept entries of a block are still in cache.
+constexpr int64_t kRefreshBlock = 16384;  // floats: 64 KiB, stays in L2 for the second look
+void ForEachRefreshBlock(PatternLayout& layout,
+                         const std::function<void(int64_t, int64_t, int64_t, int64_t)>& fn);
 
 // values -> dense HWIO, zeros at every pruned position. O(9*in_c*out_c) for the zero fill.
 void UnpackToDense(const PatternLayout& layout, float* dense_hwio);

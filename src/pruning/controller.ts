@@ -26,7 +26,7 @@ import {findPrunableLayers, otherLayerFlops, PrunableLayer} from './layers';
 import {expandMask, FULL_KERNEL_MASK, keptKernels, keptWeights, maskFromBase64, maskToBase64, popcount9} from './masks';
 import {buildLibrary, candidatePatterns, FixedLibraryName, fixedLibrary, patternHistogram, selectPatterns} from './patterns';
 import {ClickTrainSchedule, defaultSchedule, Phase, phaseAt, validateSchedule} from './schedule';
-import {freezeForSparseKernels} from './sparse_handoff';
+import {freezeForSparseKernels, frozenValueIsMasked} from './sparse_handoff';
 
 export interface SampleBatch {
   xs: tf.Tensor;
@@ -368,6 +368,8 @@ export class ClickTrainController {
     tf.tidy(() => {
       this.layers.forEach((l, i) => {
         const v = l.variable();
+        // A frozen layer's weight written by a packed optimiser step already is its masked self.
+        if (this.masks && frozenValueIsMasked(v, this.masks[i])) return;
         // `+ 0` turns the -0 of (negative weight * 0) into +0, so pruned weights are plain zeros
         v.assign(tf.add(tf.mul(v, this.keepTensors![i]), 0));
       });

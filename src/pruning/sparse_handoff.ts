@@ -7,11 +7,16 @@
  * the sparse kernels. On any other backend (or if the native addon is missing) nothing is frozen
  * and `false` is returned: the masks stay on dense kernels, which ClickTrain keeps re-applying after
  * every optimiser step, so training results are the same, only without the sparse speed-up.
+ * Frozen layers' optimiser steps run packed (src/sparse/frozen_update.ts), and their weights then
+ * need no re-masking.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import {freezeSparsity, unfreezeSparsity} from '../sparse/freeze';
+
+/** Whether re-applying a layer's masks can be skipped (its weight came from a packed frozen step). */
+export {frozenValueIsMasked} from '../sparse/dispatch';
 
 type FreezeTarget = Parameters<typeof freezeSparsity>[0];
 

@@ -4,7 +4,7 @@ import {TensorInfo} from '@tensorflow/tfjs-core';
 import type {ClickTrainBackend} from '../backend/backend';
 import type {NativeEpilogue} from '../backend/kernel_utils';
 import type {ConvGeometry} from '../native/addon';
-import {frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
+import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {sparseAddon} from './layout';
 
 export function sparseConvForward(
@@ -31,13 +31,28 @@ export function sparseConvBackpropInput(
   return true;
 }
 
+/** Runs a frozen layer's backward-filter; returns the layer (call recordPackedGradient with the
+ * gradient tensor's dataId once it exists) or null when the dense kernel must run. */
 export function sparseConvBackpropFilter(
     x: TensorInfo, filterShape: number[], g: ConvGeometry, xv: Float32Array, dy: Float32Array,
-    dw: Float32Array): boolean {
-  if (filterShape[0] !== 3 || filterShape[1] !== 3) return false;
+    dw: Float32Array): FrozenEntry | null {
+  if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const entry = frozenForBackpropFilter(x, filterShape);
-  if (!entry || !sparseAddon().sparseSupported(g)) return false;
-  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, dw);
+  if (!entry || !sparseAddon().sparseSupported(g)) return null;
+  // The packed copy feeds the frozen optimiser step (frozen_update.ts); its buffer is reused, so
+  // only the latest gradient of a layer is ever recognised.
+  let packed = entry.packedGradient?.values;
+  if (!packed || packed.length !== entry.layout.keptWeights) packed = new Float32Array(entry.layout.keptWeights);
+  entry.packedGradient = undefined;
+  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, dw, packed);
+  entry.packedGradient = {dataId: PENDING, values: packed};
   sparseCallCounts.backpropFilter++;
-  return true;
+  return entry;
+}
+
+const PENDING = {};
+
+/** Ties a frozen layer's packed gradient to the tensor that holds its dense form. */
+export function recordPackedGradient(entry: FrozenEntry, dataId: object): void {
+  if (entry.packedGradient && entry.packedGradient.dataId === PENDING) entry.packedGradient.dataId = dataId;
 }

@@ -25,9 +25,15 @@ export interface FrozenEntry {
   name: string;
   variable: Variable;
   layout: SparseLayout;
-  /** dataId the layout's values were last refreshed from. */
+  /** dataId the layout's values were last refreshed from (or written to, by a frozen step). */
   refreshedFrom?: object;
   warned?: boolean;
+  /** The latest sparse backward-filter result in layout order, and the gradient tensor it is. */
+  packedGradient?: {dataId: object, values: Float32Array};
+  /** Momentum accumulation in layout order, and the accumulation tensor it equals. */
+  packedAccumulation?: {dataId: object, values: Float32Array};
+  /** dataId of a weight written by a frozen optimiser step: exactly +0 at every pruned position. */
+  maskedValue?: object;
 }
 
 const frozen = new Set<FrozenEntry>();
@@ -37,7 +43,7 @@ const byDataId = new WeakMap<object, SparseLayout | FrozenEntry | 'dense'>();
 const readers = new WeakMap<object, Array<{filterShape: number[], entry: FrozenEntry | 'other'}>>();
 
 /** How often each sparse kernel ran (for tests, the bench and the training report). */
-export const sparseCallCounts = {forward: 0, backpropInput: 0, backpropFilter: 0};
+export const sparseCallCounts = {forward: 0, backpropInput: 0, backpropFilter: 0, optimizerStep: 0};
 
 let detectionEnabled = process.env.CLICKTRAIN_SPARSE !== '0';
 let kernelsEnabled = process.env.CLICKTRAIN_SPARSE !== '0';
@@ -154,4 +160,37 @@ export function frozenForBackpropFilter(x: TensorInfo, filterShape: number[]): F
   // changed since the forward pass that produced x's gradient).
   if (first.refreshedFrom !== (first.variable as unknown as Tensor).dataId) return null;
   return first;
+}
+
+/** The frozen layer whose layout holds exactly the values of weight `dataId`, if any. */
+export function frozenHolding(dataId: object): FrozenEntry | null {
+  if (!kernelsEnabled) return null;
+  for (const e of frozen) if (e.refreshedFrom === dataId) return e;
+  return null;
+}
+
+/** Records that the layout of `entry` now holds the values of weight `dataId` (written by a frozen
+ * optimiser step, so its pruned positions are exactly +0). */
+export function noteFrozenStep(entry: FrozenEntry, dataId: object): void {
+  entry.refreshedFrom = dataId;
+  entry.maskedValue = dataId;
+  byDataId.set(dataId, entry);
+}
+
+const sameMasks = new WeakMap<Uint16Array, SparseLayout>();
+
+/** True when `variable` is frozen, its current value was written by a frozen optimiser step (so
+ * it is exactly zero, +0, at every pruned position), and `masks` (when given) are the masks it
+ * was frozen with: re-applying those masks would not change it. */
+export function frozenValueIsMasked(variable: Variable, masks?: Uint16Array): boolean {
+  for (const e of frozen) {
+    if (e.variable !== variable) continue;
+    if (e.maskedValue === undefined || e.maskedValue !== (variable as unknown as Tensor).dataId) return false;
+    if (!masks || sameMasks.get(masks) === e.layout) return true;
+    const own = e.layout.masks;
+    if (masks.length !== own.length || masks.some((m, i) => m !== own[i])) return false;
+    sameMasks.set(masks, e.layout);
+    return true;
+  }
+  return false;
 }

@@ -3,4 +3,4 @@ export {freezeSparsity, unfreezeSparsity, frozenLayers, isFreezable, maskTensor}
 export type {FreezeOptions, FrozenLayerInfo} from './freeze';
 export {SparseLayout, masksFromDense} from './layout';
 export type {LayoutStats} from './layout';
-export {setSparseKernelsEnabled, sparseKernelsEnabled, sparseCallCounts, DETECT_MAX_DENSITY} from './dispatch';
+export {setSparseKernelsEnabled, sparseKernelsEnabled, sparseCallCounts, DETECT_MAX_DENSITY, frozenValueIsMasked} from './dispatch';

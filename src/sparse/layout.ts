@@ -41,7 +41,12 @@ interface SparseAddon {
                 prelu: Float32Array | null): void;
   sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
   sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
-                       dfilter: Float32Array): void;
+                       dfilter: Float32Array, packed?: Float32Array): void;
+  sparseGatherPacked(h: Handle, dense: Float32Array, packed: Float32Array): void;
+  sparseFrozenSgd(h: Handle, gradPacked: Float32Array, c: number, denseValue: Float32Array): void;
+  sparseFrozenMomentum(h: Handle, accumPacked: Float32Array, gradPacked: Float32Array, c: number,
+                       momentum: number, nesterov: boolean, denseValue: Float32Array,
+                       denseAccum: Float32Array): void;
   sparseStats(h: Handle, batch: number, outH: number, outW: number): LayoutStats;
 }
 
@@ -50,9 +55,14 @@ export function sparseAddon(): SparseAddon {
 }
 
 export class SparseLayout {
+  /** Number of kept weights (the length of packed arrays in layout order). */
+  readonly keptWeights: number;
+
   private constructor(
       readonly handle: Handle, readonly inC: number, readonly outC: number,
-      readonly masks: Uint16Array) {}
+      readonly masks: Uint16Array) {
+    this.keptWeights = this.stats().keptWeights;
+  }
 
   /** Compiles masks into a layout (values zero until refresh). */
   static compile(masks: Uint16Array, inC: number, outC: number): SparseLayout {

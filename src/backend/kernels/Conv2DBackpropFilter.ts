@@ -3,7 +3,7 @@
 import {backend_util, Conv2DBackpropFilter, Conv2DBackpropFilterAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {sparseConvBackpropFilter} from '../../sparse/conv_kernels';
+import {recordPackedGradient, sparseConvBackpropFilter} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
 import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
@@ -22,9 +22,11 @@ export const conv2DBackpropFilterConfig =
       const dw = output(backend, filterShape);
       // A frozen layer's gradient must be zero at pruned positions: the CPU sparse kernel gives
       // that; the dense GPU kernel would not, so frozen layers never take the GPU route here.
-      if (!sparseConvBackpropFilter(x, filterShape, g, xv, dyv, dw.values) &&
-          !tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
+      const frozen = sparseConvBackpropFilter(x, filterShape, g, xv, dyv, dw.values);
+      if (!frozen && !tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
         addon().conv2dBackpropFilter(g, xv, dyv, dw.values);
       }
-      return dw.info();
+      const result = dw.info();
+      if (frozen) recordPackedGradient(frozen, result.dataId);
+      return result;
     });
