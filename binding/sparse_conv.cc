@@ -121,26 +121,31 @@ Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC], packed?): kept positions
-// only, zeros elsewhere; `packed` (optional, length = kept weights) also receives the gradient in
-// layout order, for the frozen-layer optimiser step.
+// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC] | null, packed?): the
+// gradient at kept positions. dfilter gets it dense (zeros elsewhere); `packed` (length = kept
+// weights) in layout order, for the frozen-layer optimiser step. At least one must be given.
 Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
   auto x = ArgFloat32Array(info, 2, "x");
   auto dy = ArgFloat32Array(info, 3, "dy");
-  auto dw = ArgFloat32Array(info, 4, "dfilter");
   CheckLength(x, p.InputSize(), "x");
   CheckLength(dy, p.OutputSize(), "dy");
-  CheckLength(dw, p.FilterSize(), "dfilter");
-  if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
-    auto packed = ArgSizedFloat32(info, 5, "packed", h.layout.NumValues());
-    clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, packed.Data());
-    clicktrain::ScatterPackedToDense(h.layout, packed.Data(), dw.Data());
-  } else {
+  const bool has_dense = info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined();
+  const bool has_packed = info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined();
+  if (!has_dense && !has_packed)
+    throw Napi::TypeError::New(env, "clicktrain: sparseBackpropFilter needs 'dfilter' or 'packed'");
+  Napi::Float32Array dw, packed;
+  if (has_dense) dw = ArgSizedFloat32(info, 4, "dfilter", p.FilterSize());
+  if (has_packed) packed = ArgSizedFloat32(info, 5, "packed", h.layout.NumValues());
+  if (!has_packed) {
     clicktrain::SparseConv2DBackpropFilterDense(p, x.Data(), dy.Data(), h.layout, dw.Data());
+    return env.Undefined();
   }
-  return info.Env().Undefined();
+  clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, packed.Data());
+  if (has_dense) clicktrain::ScatterPackedToDense(h.layout, packed.Data(), dw.Data());
+  return env.Undefined();
 }
 
 // sparseStats(layout, batch, outH, outW) -> {keptKernels, keptWeights, ..., patterns, histogram}

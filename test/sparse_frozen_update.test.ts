@@ -120,6 +120,30 @@ describe.each(['sgd', 'momentum', 'nesterov'] as Kind[])('frozen %s steps', (kin
   });
 });
 
+describe('deferred dense tensors of frozen layers', () => {
+  test('a training step leaves them uncomputed; an old weight kept alive keeps its values', async () => {
+    const init = build('momentum', null).getWeights().map((w) => w.clone());
+    const masks = {c1: randomMasks(r, C1.inC, C1.outC, 0.5), c2: randomMasks(r, C2.inC, C2.outC, 0.75)};
+    const x = tf.randomNormal([3, 7, 7, C1.inC]), y = tf.randomNormal([3, 3]);
+    const a = build('momentum', init), b = build('momentum', init);
+    freezeSparsity(a, {masks});
+    freezeSparsity(b, {masks});
+    const xb = tf.tensor(await x.data(), x.shape);
+    await a.trainOnBatch(x, y);
+    await b.trainOnBatch(xb, y);
+    const backend = tf.backend() as unknown as {isDeferred(id: object): boolean};
+    const v = kernel(a, 'c2');
+    expect(backend.isDeferred(v.dataId)).toBe(true);
+    expect(backend.isDeferred(accumulation(a, v)!.dataId)).toBe(true);
+    const kept = tf.clone(v);  // unread: its values come from a packed slot the next steps reuse
+    const expected = await kernel(b, 'c2').data();
+    for (let s = 0; s < 3; s++) await a.trainOnBatch(x, y);
+    expect(backend.isDeferred(kept.dataId)).toBe(false);  // computed before its slot was reused
+    expect(await kept.data()).toEqual(expected);
+    tf.dispose([...init, kept, x, xb, y]);
+  });
+});
+
 describe('the dense path runs whenever the packed one is not certain', () => {
   test('a gradient that is not the sparse backward-filter result', async () => {
     const m = build('momentum', null);

@@ -2,32 +2,29 @@
 
 #include <algorithm>
 
+#include "common/thread_pool.h"
+
 namespace clicktrain {
 namespace {
 
-// Visits the kept positions in dense order, block by block: the dense outputs of a block are
-// cleared, then its kept entries written while the block is still in cache. step(v) updates
-// packed value index v and returns what the dense outputs get at its position.
+constexpr int64_t kGrain = int64_t(1) << 15;
+
+// Runs step(i) -> new value for every packed index, then syncs the transposed copy.
 template <typename Step>
-void StreamStep(PatternLayout& L, float* dense_a, float* dense_b, Step step) {
-  EnsureRefreshOrder(L);
-  const int32_t* di = L.refresh_dense_index.data();
-  const int32_t* vi = L.refresh_value.data();
-  const int32_t* ti = L.transposed ? L.refresh_transposed_value.data() : nullptr;
+void UpdatePacked(PatternLayout& L, float* value_out, Step step) {
   float* values = L.values.data();
-  float* tvalues = L.transposed ? L.transposed->values.data() : nullptr;
-  ForEachRefreshBlock(L, [&](int64_t d0, int64_t d1, int64_t j0, int64_t j1) {
-    std::fill(dense_a + d0, dense_a + d1, 0.f);
-    if (dense_b) std::fill(dense_b + d0, dense_b + d1, 0.f);
-    for (int64_t j = j0; j < j1; ++j) {
-      const int32_t v = vi[j];
-      float b = 0.f;
-      const float w = step(v, values[v], &b);
-      values[v] = w;
-      if (ti) tvalues[ti[j]] = w;
-      dense_a[di[j]] = w;
-      if (dense_b) dense_b[di[j]] = b;
+  ParallelFor(L.NumValues(), kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float w = step(i, values[i]);
+      values[i] = w;
+      if (value_out) value_out[i] = w;
     }
+  });
+  if (!L.transposed) return;
+  PatternLayout& T = *L.transposed;
+  const int32_t* src = L.transposed_value_src.data();
+  ParallelFor(T.NumValues(), kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) T.values[i] = values[src[i]];
   });
 }
 
@@ -42,22 +39,33 @@ void GatherDenseToPacked(PatternLayout& L, const float* dense, float* packed) {
   });
 }
 
-void FrozenSgdStep(PatternLayout& L, const float* g, float c, float* dense_value) {
-  StreamStep(L, dense_value, nullptr, [&](int32_t v, float w, float*) { return w + c * g[v]; });
+void StreamPackedToDense(PatternLayout& L, const float* packed, float* dense) {
+  EnsureRefreshOrder(L);
+  const int32_t* di = L.refresh_dense_index.data();
+  const int32_t* vi = L.refresh_value.data();
+  // Clear a block, then write its kept entries while it is still in cache.
+  ForEachRefreshBlock(L, [&](int64_t d0, int64_t d1, int64_t j0, int64_t j1) {
+    std::fill(dense + d0, dense + d1, 0.f);
+    for (int64_t j = j0; j < j1; ++j) dense[di[j]] = packed[vi[j]];
+  });
 }
 
-void FrozenMomentumStep(PatternLayout& L, float* accum, const float* g, float c, float m,
-                        bool nesterov, float* dense_value, float* dense_accum) {
+void FrozenSgdStep(PatternLayout& L, const float* g, float c, float* value_out) {
+  UpdatePacked(L, value_out, [&](int64_t i, float w) { return w + c * g[i]; });
+}
+
+void FrozenMomentumStep(PatternLayout& L, const float* accum_in, const float* g, float c, float m,
+                        bool nesterov, float* accum_out, float* value_out) {
   if (nesterov) {
-    StreamStep(L, dense_value, dense_accum, [&](int32_t v, float w, float* a_out) {
-      const float a = m * accum[v] + g[v];
-      accum[v] = *a_out = a;
-      return w + c * (g[v] + m * a);
+    UpdatePacked(L, value_out, [&](int64_t i, float w) {
+      const float a = m * accum_in[i] + g[i];
+      accum_out[i] = a;
+      return w + c * (g[i] + m * a);
     });
   } else {
-    StreamStep(L, dense_value, dense_accum, [&](int32_t v, float w, float* a_out) {
-      const float a = m * accum[v] + g[v];
-      accum[v] = *a_out = a;
+    UpdatePacked(L, value_out, [&](int64_t i, float w) {
+      const float a = m * accum_in[i] + g[i];
+      accum_out[i] = a;
       return w + c * a;
     });
   }

@@ -1,8 +1,9 @@
 // Optimiser steps on a frozen layer's kept weights (ClickTrain's hard phase, after
 // freezeSparsity): the layout's packed values ARE the weight, so an SGD or momentum step updates
 // only the kept positions, in packed order, and keeps the layout current (no refresh before the
-// next forward pass). The dense tensors tfjs needs (the new weight, the new accumulation) are
-// written in one streaming pass each, with exact +0 at every pruned position.
+// next forward pass). The dense tensors tfjs sees (weight, accumulation, gradient) are written
+// from packed arrays only when something reads them (StreamPackedToDense), with exact +0 at every
+// pruned position.
 //
 // Same formulas as elementwise/optimizer_update.h (c = -learning rate):
 //   SGD:      w += c * g
@@ -19,14 +20,16 @@ namespace clicktrain {
 // packed[i] = dense_hwio[layout.value_dense_index[i]] (size NumValues), one streaming pass.
 void GatherDenseToPacked(PatternLayout& layout, const float* dense_hwio, float* packed);
 
-// SGD step on layout.values (and the transposed copy) with a packed gradient; dense_value
-// [3,3,in_c,out_c] receives the new weight (zeros at pruned positions).
-void FrozenSgdStep(PatternLayout& layout, const float* grad_packed, float c, float* dense_value);
+// dense_hwio [3,3,in_c,out_c] = packed at kept positions, +0 elsewhere; one streaming pass.
+void StreamPackedToDense(PatternLayout& layout, const float* packed, float* dense_hwio);
 
-// Momentum step: accum_packed (size NumValues) updated in place along with layout.values;
-// dense_value and dense_accum receive the new weight and accumulation (zeros at pruned positions).
-void FrozenMomentumStep(PatternLayout& layout, float* accum_packed, const float* grad_packed,
-                        float c, float momentum, bool nesterov, float* dense_value,
-                        float* dense_accum);
+// SGD step on layout.values (and the transposed copy) with a packed gradient; value_out (size
+// NumValues, may be null) receives a copy of the new packed weight.
+void FrozenSgdStep(PatternLayout& layout, const float* grad_packed, float c, float* value_out);
+
+// Momentum step: accum_out = m * accum_in + grad (accum_out may alias accum_in), layout.values
+// updated; value_out (may be null) receives a copy of the new packed weight.
+void FrozenMomentumStep(PatternLayout& layout, const float* accum_in, const float* grad_packed,
+                        float c, float momentum, bool nesterov, float* accum_out, float* value_out);
 
 }  // namespace clicktrain

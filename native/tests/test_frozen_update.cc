@@ -1,8 +1,8 @@
 // Optimiser steps on frozen layers (sparse/frozen_update.h) vs float64 evaluations of the dense
 // formulas on the masked weights: random masks (odd channel counts, empty filters, mixed pattern
-// sizes, nothing kept, everything kept), dense outputs poisoned with NaN, 1 and 2 threads. Checks
-// the dense outputs (exact zeros at pruned positions), the packed accumulation, and that the
-// layout's values and transposed copy hold the new weight.
+// sizes, nothing kept, everything kept), outputs poisoned with NaN, 1 and 2 threads, in place and
+// not. Checks the packed results through StreamPackedToDense (exact +0 at pruned positions), the
+// value copy, and that the layout's values and transposed copy hold the new weight.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -91,15 +91,18 @@ void TestStep(Runner& t, int iter, bool momentum, bool nesterov) {
                            std::to_string(c.in_c) + "->" + std::to_string(c.out_c) + " kept " +
                            std::to_string(L.NumValues());
   std::vector<float> w1 = Poisoned(n), a1 = Poisoned(n);
+  std::vector<float> packed_w(accum.size(), std::nanf("")), packed_a(accum.size(), std::nanf(""));
+  const bool in_place = iter % 2 == 1;
   if (momentum) {
-    FrozenMomentumStep(L, accum.data(), g.data(), cc, m, nesterov, w1.data(), a1.data());
-    CheckDense(t, a1, ref_a, terms_a, kept, what + " accumulation");
-    std::vector<float> packed_a(accum.size());
-    GatherDenseToPacked(L, a1.data(), packed_a.data());
-    t.Check(packed_a == accum, what + ": packed accumulation equals the dense one");
+    float* out = in_place ? accum.data() : packed_a.data();
+    FrozenMomentumStep(L, accum.data(), g.data(), cc, m, nesterov, out, packed_w.data());
+    StreamPackedToDense(L, out, a1.data());
+    CheckDense(t, a1, ref_a, terms_a, kept, what + " accumulation" + (in_place ? " in place" : ""));
   } else {
-    FrozenSgdStep(L, g.data(), cc, w1.data());
+    FrozenSgdStep(L, g.data(), cc, packed_w.data());
   }
+  t.Check(packed_w == L.values, what + ": value copy equals the layout's values");
+  StreamPackedToDense(L, packed_w.data(), w1.data());
   CheckDense(t, w1, ref_w, terms_w, kept, what + " value");
   CheckLayoutHolds(t, L, w1, what);
 }

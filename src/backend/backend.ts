@@ -8,9 +8,14 @@
  * pool only when its tensor is freed and nothing else can still see it: a buffer whose values were
  * read out (dataSync/data/buffer), moved, or wrapped by another tensor (a cpu kernel returning a
  * view of it) is never reused.
+ *
+ * Deferred outputs: a kernel may return a tensor whose values are computed on first read (a
+ * getter on the backend's record: every reader, tfjs's cpu kernels included, goes through
+ * `data.get(id).values`). The frozen sparse layers use it for dense forms of packed arrays
+ * (gradient, weight, momentum) that a training step normally never reads.
  */
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
-import {backend_util, DataId, DataType} from '@tensorflow/tfjs-core';
+import {backend_util, DataId, DataType, util} from '@tensorflow/tfjs-core';
 
 export const BACKEND_NAME = 'clicktrain';
 
@@ -31,6 +36,8 @@ export class ClickTrainBackend extends MathBackendCPU {
   private readonly owned = new WeakSet<ArrayBufferLike>();
   /** Owned buffers that escaped (read out, moved, or shared by another tensor). */
   private readonly escaped = new WeakSet<ArrayBufferLike>();
+  /** Deferred outputs not yet computed: dataId -> computes and stores the values. */
+  private readonly deferred = new Map<DataId, () => void>();
 
   constructor() {
     super();
@@ -59,6 +66,44 @@ export class ClickTrainBackend extends MathBackendCPU {
     return {dataId: super.write(values, shape, 'float32'), shape, dtype: 'float32'};
   }
 
+  /** A float32 tensor whose values `fill` computes (writing every element) when first read. */
+  deferOutput(shape: number[], fill: (values: Float32Array) => void): {dataId: DataId, shape: number[], dtype: 'float32'} {
+    const info = this.writeOutput(new Float32Array(0), shape);
+    const record = this.data.get(info.dataId);
+    const store = (values: Float32Array) =>
+      Object.defineProperty(record, 'values', {value: values, writable: true, enumerable: true, configurable: true});
+    const materialize = () => {
+      this.deferred.delete(info.dataId);
+      const values = this.allocOutput(util.sizeFromShape(shape));
+      fill(values);
+      store(values);
+    };
+    Object.defineProperty(record, 'values', {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        materialize();
+        return record.values;
+      },
+      set: (v: Values) => {
+        this.deferred.delete(info.dataId);
+        store(v as Float32Array);
+      },
+    });
+    this.deferred.set(info.dataId, materialize);
+    return info;
+  }
+
+  /** Whether `dataId` is a deferred output whose values were not computed yet. */
+  isDeferred(dataId: DataId | undefined): boolean {
+    return dataId !== undefined && this.deferred.has(dataId);
+  }
+
+  /** Computes a deferred output's values now (before the arrays its fill reads change). */
+  materialize(dataId: DataId | undefined): void {
+    if (dataId !== undefined) this.deferred.get(dataId)?.();
+  }
+
   private noteEscape(values: unknown): void {
     const buffer = (values as {buffer?: ArrayBufferLike} | null)?.buffer;
     if (buffer && this.owned.has(buffer)) this.escaped.add(buffer);
@@ -81,6 +126,11 @@ export class ClickTrainBackend extends MathBackendCPU {
   }
 
   override disposeData(dataId: DataId, force = false): boolean {
+    if (this.deferred.has(dataId)) {  // nothing to recycle; do not compute it
+      const result = super.disposeData(dataId, force);
+      if (!this.data.has(dataId)) this.deferred.delete(dataId);
+      return result;
+    }
     const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
     const result = super.disposeData(dataId, force);
     if (values instanceof Float32Array && !this.data.has(dataId)) this.recycle(values);

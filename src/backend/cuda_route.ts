@@ -42,12 +42,14 @@ export function lastCudaTiming(): CudaTiming | undefined {
   return last;
 }
 
-/** Runs the named CUDA conv entry point when routing says so; false means run on the CPU. */
+/** Runs the named CUDA conv entry point when routing says so; false means run on the CPU. An input
+ * may be given as a function, called only when the GPU runs (a deferred tensor stays unread). */
 export function tryCuda(name: 'cudaConv2dForward' | 'cudaConv2dBackpropInput' | 'cudaConv2dBackpropFilter',
-                        g: ConvGeometry, a: Float32Array, b: Float32Array, out: Float32Array): boolean {
+                        g: ConvGeometry, a: Float32Array, b: Float32Array | (() => Float32Array),
+                        out: Float32Array): boolean {
   if (device !== 'cuda' || !cudaUsable()) return false;
   const fn = addon()[name] as CudaFn | undefined;
   if (!fn) return false;
-  last = fn(g, a, b, out, tf32);
+  last = fn(g, a, typeof b === 'function' ? b() : b, out, tf32);
   return true;
 }

@@ -16,6 +16,16 @@ export function f32(backend: ClickTrainBackend, t: TensorInfo | null | undefined
   return values instanceof Float32Array ? values : null;
 }
 
+/** The Float32Array behind a float32 tensor, read when called: a filter the sparse kernels run
+ * from their own layout is never read (it may be a deferred tensor, see backend.ts). */
+export function f32Later(backend: ClickTrainBackend, t: TensorInfo): () => Float32Array {
+  return () => {
+    const v = f32(backend, t);
+    if (!v) throw new Error('clicktrain: float32 tensor without Float32Array data');
+    return v;
+  };
+}
+
 /** Runs the cpu backend's implementation of the same kernel: the correct answer for any case the
  * native kernel does not handle (NCHW, other dtypes, unusual broadcasts). */
 export function cpuFallback(kernelName: string, args: KernelArgs): TensorInfo | TensorInfo[] {
@@ -45,6 +55,16 @@ export function output(backend: ClickTrainBackend, shape: number[]) {
   const values = backend.allocOutput(util.sizeFromShape(shape));
   if (POISON) values.fill(NaN);
   return {values, info: (): TensorInfo => backend.writeOutput(values, shape)};
+}
+
+/** A tensor computed on first read (see ClickTrainBackend.deferOutput); `fill` must write every
+ * element. */
+export function deferredOutput(backend: ClickTrainBackend, shape: number[],
+                               fill: (values: Float32Array) => void): TensorInfo {
+  return backend.deferOutput(shape, (values) => {
+    if (POISON) values.fill(NaN);
+    fill(values);
+  });
 }
 
 const ACTIVATIONS: {[name: string]: number} = {

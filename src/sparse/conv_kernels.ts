@@ -5,7 +5,9 @@ import type {ClickTrainBackend} from '../backend/backend';
 import type {NativeEpilogue} from '../backend/kernel_utils';
 import type {ConvGeometry} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
+import {deferredDense} from './frozen_update';
 import {sparseAddon} from './layout';
+import {PackedSlots} from './packed_slots';
 
 export function sparseConvForward(
     backend: ClickTrainBackend, x: TensorInfo, filter: TensorInfo, g: ConvGeometry,
@@ -31,28 +33,25 @@ export function sparseConvBackpropInput(
   return true;
 }
 
-/** Runs a frozen layer's backward-filter; returns the layer (call recordPackedGradient with the
- * gradient tensor's dataId once it exists) or null when the dense kernel must run. */
+const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();
+
+/** A frozen layer's backward-filter: the gradient at kept positions, packed (for the frozen
+ * optimiser step, frozen_update.ts) behind a deferred dense tensor (zeros elsewhere). Null when
+ * the dense kernel must run. */
 export function sparseConvBackpropFilter(
-    x: TensorInfo, filterShape: number[], g: ConvGeometry, xv: Float32Array, dy: Float32Array,
-    dw: Float32Array): FrozenEntry | null {
+    backend: ClickTrainBackend, x: TensorInfo, filterShape: number[], g: ConvGeometry,
+    xv: Float32Array, dy: Float32Array): TensorInfo | null {
   if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const entry = frozenForBackpropFilter(x, filterShape);
   if (!entry || !sparseAddon().sparseSupported(g)) return null;
-  // The packed copy feeds the frozen optimiser step (frozen_update.ts); its buffer is reused, so
-  // only the latest gradient of a layer is ever recognised.
-  let packed = entry.packedGradient?.values;
-  if (!packed || packed.length !== entry.layout.keptWeights) packed = new Float32Array(entry.layout.keptWeights);
-  entry.packedGradient = undefined;
-  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, dw, packed);
-  entry.packedGradient = {dataId: PENDING, values: packed};
+  let slots = gradientSlots.get(entry);
+  if (!slots || slots.length !== entry.layout.keptWeights) {
+    gradientSlots.set(entry, slots = new PackedSlots(entry.layout.keptWeights));
+  }
+  const slot = slots.take(backend);
+  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, null, slot.values);
+  const info = deferredDense(backend, entry, filterShape, slot);
+  entry.packedGradient = {dataId: info.dataId, values: slot.values};
   sparseCallCounts.backpropFilter++;
-  return entry;
-}
-
-const PENDING = {};
-
-/** Ties a frozen layer's packed gradient to the tensor that holds its dense form. */
-export function recordPackedGradient(entry: FrozenEntry, dataId: object): void {
-  if (entry.packedGradient && entry.packedGradient.dataId === PENDING) entry.packedGradient.dataId = dataId;
+  return info;
 }

@@ -28,7 +28,8 @@ export interface FrozenEntry {
   /** dataId the layout's values were last refreshed from (or written to, by a frozen step). */
   refreshedFrom?: object;
   warned?: boolean;
-  /** The latest sparse backward-filter result in layout order, and the gradient tensor it is. */
+  /** The latest sparse backward-filter result in layout order, and the (deferred) gradient
+   * tensor whose values it holds. */
   packedGradient?: {dataId: object, values: Float32Array};
   /** Momentum accumulation in layout order, and the accumulation tensor it equals. */
   packedAccumulation?: {dataId: object, values: Float32Array};
@@ -100,13 +101,14 @@ export function layoutForFilter(
   const cached = byDataId.get(filter.dataId);
   if (cached === 'dense') return null;
   if (isLayout(cached)) return cached;
-  const values = backend.data.get(filter.dataId).values as Float32Array;
-  const inC = filter.shape[2], outC = filter.shape[3];
   // A cached entry may have been unfrozen since; then look again.
   const entry = cached && frozen.has(cached) ? cached : frozenFor(filter.dataId);
+  // A frozen layout holds the values of one dataId at a time (the variable's latest, normally);
+  // then the weight's own values are not read (they may be a deferred tensor, frozen_update.ts).
+  if (entry && entry.refreshedFrom === filter.dataId) return entry;
+  const values = backend.data.get(filter.dataId).values as Float32Array;
+  const inC = filter.shape[2], outC = filter.shape[3];
   if (entry) {
-    // A frozen layout holds the values of one dataId at a time (the variable's latest, normally).
-    if (entry.refreshedFrom === filter.dataId) return entry;
     if (entry.layout.refresh(values)) {
       entry.refreshedFrom = filter.dataId;
       byDataId.set(filter.dataId, entry);

@@ -6,20 +6,41 @@
  * step (refresh check, gradient, momentum update of weight and accumulation, mask re-application)
  * although ~1/9 of it is kept at the paper's sparsity. When the fused SGD/momentum kernels
  * (backend/kernels/OptimizerUpdate.ts) see a frozen layer's weight together with the gradient
- * its sparse backward-filter just produced, they update the packed values instead: the layout
- * stays current (the next forward pass skips the refresh), and the new dense weight and
- * accumulation are each written once, with exact +0 at pruned positions (so re-applying the masks
- * can be skipped: frozenValueIsMasked). Momentum of pruned positions is dropped at the first such
- * step: frozen positions get zero gradient, and their weight is re-masked to zero anyway.
+ * its sparse backward-filter just produced, they update the packed values instead, and the layout
+ * stays current (the next forward pass skips the refresh). The new weight and accumulation are
+ * deferred tensors: their dense form (exact +0 at pruned positions) is computed only if something
+ * reads it, which a training step does not; re-applying the masks is skipped for such weights
+ * (frozenValueIsMasked). Momentum of pruned positions is dropped at the first such step: frozen
+ * positions get zero gradient, and their weight is re-masked to zero anyway.
  * Any other case (another gradient tensor, a layout not holding this weight) returns null and the
  * dense kernel runs.
  */
 import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {ClickTrainBackend} from '../backend/backend';
-import {f32, output} from '../backend/kernel_utils';
+import {deferredOutput, f32} from '../backend/kernel_utils';
 import {FrozenEntry, frozenHolding, noteFrozenStep, sparseCallCounts} from './dispatch';
 import {sparseAddon} from './layout';
+import {PackedSlot, PackedSlots} from './packed_slots';
+
+/** Per frozen layer: the slots behind its deferred weights and accumulations. */
+const valueSlots = new WeakMap<FrozenEntry, PackedSlots>();
+const accumulationSlots = new WeakMap<FrozenEntry, PackedSlots>();
+
+function slotsOf(map: WeakMap<FrozenEntry, PackedSlots>, entry: FrozenEntry): PackedSlots {
+  let s = map.get(entry);
+  if (!s || s.length !== entry.layout.keptWeights) map.set(entry, s = new PackedSlots(entry.layout.keptWeights));
+  return s;
+}
+
+/** A deferred dense [3,3,inC,outC] tensor of a packed slot (zeros at pruned positions). */
+export function deferredDense(backend: ClickTrainBackend, entry: FrozenEntry, shape: number[],
+                              slot: PackedSlot): TensorInfo {
+  const handle = entry.layout.handle, packed = slot.values;
+  const info = deferredOutput(backend, shape, (dense) => sparseAddon().sparseScatterPacked(handle, packed, dense));
+  slot.reader = info.dataId;
+  return info;
+}
 
 /** The frozen layer for (weight, gradient), when the gradient is its latest packed one. */
 function frozenFor(value: TensorInfo, gradient: TensorInfo): FrozenEntry | null {
@@ -32,9 +53,9 @@ export function frozenSgdStep(backend: ClickTrainBackend, value: TensorInfo, gra
                               c: number): TensorInfo | null {
   const entry = frozenFor(value, gradient);
   if (!entry) return null;
-  const newValue = output(backend, value.shape);
-  sparseAddon().sparseFrozenSgd(entry.layout.handle, entry.packedGradient!.values, c, newValue.values);
-  const info = newValue.info();
+  const valueSlot = slotsOf(valueSlots, entry).take(backend);
+  sparseAddon().sparseFrozenSgd(entry.layout.handle, entry.packedGradient!.values, c, valueSlot.values);
+  const info = deferredDense(backend, entry, value.shape, valueSlot);
   noteFrozenStep(entry, info.dataId);
   sparseCallCounts.optimizerStep++;
   return info;
@@ -44,23 +65,23 @@ export function frozenMomentumStep(
     backend: ClickTrainBackend, value: TensorInfo, accumulation: TensorInfo, gradient: TensorInfo,
     c: number, momentum: number, nesterov: boolean): TensorInfo[] | null {
   const entry = frozenFor(value, gradient);
-  const accumulationData = f32(backend, accumulation);
-  if (!entry || !accumulationData) return null;
+  if (!entry) return null;
   const addon = sparseAddon(), handle = entry.layout.handle;
-  let packed = entry.packedAccumulation;
-  if (!packed || packed.dataId !== accumulation.dataId) {
-    // First step after freezing (or someone replaced the accumulation): start from its kept part.
-    const values = packed?.values.length === entry.layout.keptWeights ? packed.values :
-                                                                        new Float32Array(entry.layout.keptWeights);
-    addon.sparseGatherPacked(handle, accumulationData, values);
-    packed = {dataId: accumulation.dataId, values};
+  const slots = slotsOf(accumulationSlots, entry);
+  let input = entry.packedAccumulation?.dataId === accumulation.dataId ? entry.packedAccumulation.values : null;
+  if (!input) {
+    // First step after freezing (or the accumulation was replaced): start from its kept part.
+    const dense = f32(backend, accumulation);
+    if (!dense) return null;
+    input = slots.take(backend).values;
+    addon.sparseGatherPacked(handle, dense, input);
   }
-  const newValue = output(backend, value.shape), newAccumulation = output(backend, value.shape);
-  entry.packedAccumulation = undefined;  // updated in place below: no tensor matches it meanwhile
-  addon.sparseFrozenMomentum(handle, packed.values, entry.packedGradient!.values, c, momentum, nesterov,
-                             newValue.values, newAccumulation.values);
-  const valueInfo = newValue.info(), accumulationInfo = newAccumulation.info();
-  entry.packedAccumulation = {dataId: accumulationInfo.dataId, values: packed.values};
+  const out = slots.take(backend, input), valueSlot = slotsOf(valueSlots, entry).take(backend);
+  addon.sparseFrozenMomentum(handle, input, entry.packedGradient!.values, c, momentum, nesterov,
+                             out.values, valueSlot.values);
+  const valueInfo = deferredDense(backend, entry, value.shape, valueSlot);
+  const accumulationInfo = deferredDense(backend, entry, value.shape, out);
+  entry.packedAccumulation = {dataId: accumulationInfo.dataId, values: out.values};
   noteFrozenStep(entry, valueInfo.dataId);
   sparseCallCounts.optimizerStep++;
   return [valueInfo, accumulationInfo];

@@ -41,12 +41,13 @@ interface SparseAddon {
                 prelu: Float32Array | null): void;
   sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
   sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
-                       dfilter: Float32Array, packed?: Float32Array): void;
+                       dfilter: Float32Array | null, packed?: Float32Array): void;
   sparseGatherPacked(h: Handle, dense: Float32Array, packed: Float32Array): void;
-  sparseFrozenSgd(h: Handle, gradPacked: Float32Array, c: number, denseValue: Float32Array): void;
-  sparseFrozenMomentum(h: Handle, accumPacked: Float32Array, gradPacked: Float32Array, c: number,
-                       momentum: number, nesterov: boolean, denseValue: Float32Array,
-                       denseAccum: Float32Array): void;
+  sparseScatterPacked(h: Handle, packed: Float32Array, dense: Float32Array): void;
+  sparseFrozenSgd(h: Handle, gradPacked: Float32Array, c: number, valueOut: Float32Array): void;
+  sparseFrozenMomentum(h: Handle, accumIn: Float32Array, gradPacked: Float32Array, c: number,
+                       momentum: number, nesterov: boolean, accumOut: Float32Array,
+                       valueOut: Float32Array): void;
   sparseStats(h: Handle, batch: number, outH: number, outW: number): LayoutStats;
 }
 

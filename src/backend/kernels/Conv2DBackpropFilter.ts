@@ -3,7 +3,7 @@
 import {backend_util, Conv2DBackpropFilter, Conv2DBackpropFilterAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {recordPackedGradient, sparseConvBackpropFilter} from '../../sparse/conv_kernels';
+import {sparseConvBackpropFilter} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
 import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
@@ -19,14 +19,13 @@ export const conv2DBackpropFilterConfig =
           x.shape as [number, number, number, number], filterShape, strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
       const g = convGeometry(info);
-      const dw = output(backend, filterShape);
       // A frozen layer's gradient must be zero at pruned positions: the CPU sparse kernel gives
       // that; the dense GPU kernel would not, so frozen layers never take the GPU route here.
-      const frozen = sparseConvBackpropFilter(x, filterShape, g, xv, dyv, dw.values);
-      if (!frozen && !tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
+      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xv, dyv);
+      if (frozen) return frozen;
+      const dw = output(backend, filterShape);
+      if (!tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
         addon().conv2dBackpropFilter(g, xv, dyv, dw.values);
       }
-      const result = dw.info();
-      if (frozen) recordPackedGradient(frozen, result.dataId);
-      return result;
+      return dw.info();
     });

@@ -6,15 +6,16 @@ import {addon} from '../../native/addon';
 import {sparseConvBackpropInput} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
 import {tryCuda} from '../cuda_route';
-import {f32, nativeKernel, output} from '../kernel_utils';
+import {f32, f32Later, nativeKernel, output} from '../kernel_utils';
 
 export const conv2DBackpropInputConfig =
     nativeKernel(Conv2DBackpropInput, ({inputs, backend, attrs}) => {
       const {dy, filter} = inputs;
       const {inputShape, strides, pad, dataFormat, dimRoundingMode} =
           attrs as unknown as Conv2DBackpropInputAttrs;
-      const dyv = f32(backend, dy), wv = f32(backend, filter);
-      if (!dy || !filter || !dyv || !wv || dataFormat === 'NCHW') return null;
+      const dyv = f32(backend, dy);
+      if (!dy || !filter || !dyv || filter.dtype !== 'float32' || dataFormat === 'NCHW') return null;
+      const wv = f32Later(backend, filter);
       const info = backend_util.computeConv2DInfo(
           inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
@@ -22,7 +23,7 @@ export const conv2DBackpropInputConfig =
       const dx = output(backend, info.inShape);
       if (!tryCuda('cudaConv2dBackpropInput', g, dyv, wv, dx.values) &&
           !sparseConvBackpropInput(backend, filter, g, dyv, dx.values)) {
-        addon().conv2dBackpropInput(g, dyv, wv, dx.values);
+        addon().conv2dBackpropInput(g, dyv, wv(), dx.values);
       }
       return dx.info();
     });
