@@ -5,12 +5,14 @@
  */
 import '@tensorflow/tfjs-backend-cpu';  // registers the cpu backend and its kernels
 
-import {getKernelsForBackend, registerBackend, registerKernel} from '@tensorflow/tfjs-core';
+import {getKernelsForBackend, registerBackend, registerGradient, registerKernel} from '@tensorflow/tfjs-core';
 
 import {addon} from '../native/addon';
 import {BACKEND_NAME, ClickTrainBackend} from './backend';
+import {registerFusedBatchNormTraining} from './batch_norm_layer';
 import {registerNativeGradients} from './gradients';
 import {nativeKernelConfigs} from './kernels';
+import {batchNormTrainingConfig, batchNormTrainingGradConfig, batchNormTrainingGradient} from './kernels/BatchNormTraining';
 import {gradientBinaryConfigs} from './kernels/Binary';
 import {fusedBatchNormGradConfig} from './kernels/FusedBatchNormGrad';
 import {momentumUpdateConfig, sgdUpdateConfig} from './kernels/OptimizerUpdate';
@@ -30,8 +32,12 @@ export function registerClickTrainBackend(priority = 3): void {
   for (const k of gradientBinaryConfigs) registerKernel(k);
   registerKernel(sgdUpdateConfig);  // these two only through the optimiser patch
   registerKernel(momentumUpdateConfig);
+  registerKernel(batchNormTrainingConfig);  // these two only through the batch-norm layer patch
+  registerKernel(batchNormTrainingGradConfig);
+  registerGradient(batchNormTrainingGradient);
   registerNativeGradients();
   registerFusedOptimizers();
+  registerFusedBatchNormTraining();
   // The factory loads the addon, so a missing build surfaces as a clear error at setBackend.
   registerBackend(BACKEND_NAME, () => {
     addon();

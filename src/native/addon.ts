@@ -53,6 +53,12 @@ export interface Addon {
   batchNormGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array, mean: Float32Array,
                 variance: Float32Array, scale: Float32OrNull, epsilon: number, dx: Float32Array,
                 dmean: Float32Array, dvariance: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
+  batchNormTraining(rows: number, channels: number, x: Float32Array, scale: Float32OrNull,
+                    offset: Float32OrNull, epsilon: number, y: Float32Array, mean: Float32Array,
+                    variance: Float32Array): void;
+  batchNormTrainingGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array,
+                        mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
+                        dx: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
   binaryOp(op: number, aShape: number[], a: Float32Array, bShape: number[], b: Float32Array,
            outShape: number[], out: Float32Array): void;
   reduce(op: number, shape: number[], axes: number[], x: Float32Array, out: Float32Array): void;

@@ -1,0 +1,70 @@
+// Training-mode batch norm as one op (dense/batch_norm.h: BatchNormTraining*): x is [rows, channels],
+// every per-channel array has `channels` values, scale/offset may be null.
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "dense/batch_norm.h"
+
+namespace clicktrain_binding {
+namespace {
+
+const float* ArgChannelParam(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t channels) {
+  int64_t len = 0;
+  const float* p = ArgOptionalFloat32(info, i, name, &len);
+  if (p && len != channels)
+    throw Napi::RangeError::New(info.Env(), std::string("clicktrain: batch norm ") + name +
+                                                " must have one value per channel");
+  return p;
+}
+
+struct Shape {
+  int64_t rows, channels, total;
+};
+
+Shape ArgRowsChannels(const Napi::CallbackInfo& info) {
+  const int64_t kMax = int64_t(1) << 34;
+  Shape s;
+  s.rows = ArgInt(info, 0, "rows", 0, kMax);
+  s.channels = ArgInt(info, 1, "channels", 0, kMax);
+  s.total = CheckedProduct(info.Env(), {s.rows, s.channels}, "x");
+  return s;
+}
+
+// batchNormTraining(rows, channels, x, scale|null, offset|null, epsilon, y, mean, variance)
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  const float* scale = ArgChannelParam(info, 3, "scale", s.channels);
+  const float* offset = ArgChannelParam(info, 4, "offset", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 5, "epsilon"));
+  auto y = ArgSizedFloat32(info, 6, "y", s.total);
+  auto mean = ArgSizedFloat32(info, 7, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 8, "variance", s.channels);
+  clicktrain::BatchNormTrainingForward(s.rows, s.channels, x.Data(), scale, offset, epsilon, y.Data(),
+                                       mean.Data(), variance.Data());
+  return info.Env().Undefined();
+}
+
+// batchNormTrainingGrad(rows, channels, x, dy, mean, variance, scale|null, epsilon, dx, dscale, doffset)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
+  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
+  const float* scale = ArgChannelParam(info, 6, "scale", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  auto dx = ArgSizedFloat32(info, 8, "dx", s.total);
+  auto dscale = ArgSizedFloat32(info, 9, "dscale", s.channels);
+  auto doffset = ArgSizedFloat32(info, 10, "doffset", s.channels);
+  clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), mean.Data(),
+                                        variance.Data(), scale, epsilon, dx.Data(), dscale.Data(),
+                                        doffset.Data());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+CLICKTRAIN_EXPORT("batchNormTraining", Forward);
+CLICKTRAIN_EXPORT("batchNormTrainingGrad", Backward);
+
+}  // namespace clicktrain_binding

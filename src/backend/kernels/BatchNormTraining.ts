@@ -1,0 +1,122 @@
+/**
+ * Training-mode batch norm as one kernel, and its gradient as another (see ../batch_norm_layer.ts,
+ * which routes tfjs-layers' BatchNormalization here while training on this backend).
+ *
+ * tfjs-layers trains batch norm as moments (Mean, Sub, Square, Mean) + FusedBatchNorm; autodiff
+ * then runs each op's gradient (Tiles of the mean gradients, Square and Sub gradients, the adds
+ * joining the three paths back to x): ~25 activation-sized passes per layer and step. Here the
+ * forward is 3 passes (batch statistics, then y) and the backward 5 (two sums, then dx), with the
+ * gradient through the batch statistics in closed form.
+ *
+ * BATCH_NORM_TRAINING: inputs x [..., C] float32, scale and offset [C] (each optional), attr
+ * varianceEpsilon; outputs y, and the batch mean and (biased) variance [C], as tf.moments gives.
+ */
+import {add, div, engine, GradConfig, KernelConfig, mean as meanOp, mul, NamedAttrMap, reshape, rsqrt, square, sub, sum, Tensor, TensorInfo, util} from '@tensorflow/tfjs-core';
+
+import {addon} from '../../native/addon';
+import {f32, KernelArgs, output} from '../kernel_utils';
+
+export const BATCH_NORM_TRAINING = 'ClickTrainBatchNormTraining';
+export const BATCH_NORM_TRAINING_GRAD = 'ClickTrainBatchNormTrainingGrad';
+
+function channelsOf(x: TensorInfo): {rows: number, channels: number} {
+  const channels = x.shape[x.shape.length - 1];
+  return {rows: channels === 0 ? 0 : util.sizeFromShape(x.shape) / channels, channels};
+}
+
+/** Float32 data of a [channels] parameter, null when absent; throws on anything else. */
+function param(backend: KernelArgs['backend'], t: TensorInfo | null | undefined, channels: number, name: string) {
+  if (!t) return null;
+  const v = f32(backend, t);
+  if (!v || t.shape.length !== 1 || t.shape[0] !== channels) {
+    throw new Error(`clicktrain: ${name} must be float32 [${channels}]`);
+  }
+  return v;
+}
+
+function data(backend: KernelArgs['backend'], t: TensorInfo | null | undefined, kernel: string): Float32Array {
+  const v = f32(backend, t);
+  if (!v || !t || t.shape.length < 1) throw new Error(`clicktrain: ${kernel} needs float32 tensors of rank >= 1`);
+  return v;
+}
+
+function eps(attrs: NamedAttrMap | undefined): number {
+  return (attrs as {varianceEpsilon?: number} | undefined)?.varianceEpsilon ?? 0.001;
+}
+
+function batchNormTraining({inputs, backend, attrs}: KernelArgs): TensorInfo[] {
+  const {x, scale, offset} = inputs;
+  const xv = data(backend, x, BATCH_NORM_TRAINING);
+  const {rows, channels} = channelsOf(x!);
+  const sv = param(backend, scale, channels, 'scale'), ov = param(backend, offset, channels, 'offset');
+  const y = output(backend, x!.shape), mean = output(backend, [channels]), variance = output(backend, [channels]);
+  addon().batchNormTraining(rows, channels, xv, sv, ov, eps(attrs), y.values, mean.values, variance.values);
+  return [y.info(), mean.info(), variance.info()];
+}
+
+function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo[] {
+  const {x, dy, mean, variance, scale} = inputs;
+  const xv = data(backend, x, BATCH_NORM_TRAINING_GRAD), dyv = data(backend, dy, BATCH_NORM_TRAINING_GRAD);
+  if (!util.arraysEqual(x!.shape, dy!.shape)) throw new Error(`clicktrain: ${BATCH_NORM_TRAINING_GRAD}: dy must have x's shape`);
+  const {rows, channels} = channelsOf(x!);
+  const mv = param(backend, mean, channels, 'mean'), vv = param(backend, variance, channels, 'variance');
+  if (!mv || !vv) throw new Error(`clicktrain: ${BATCH_NORM_TRAINING_GRAD} needs mean and variance`);
+  const sv = param(backend, scale, channels, 'scale');
+  const dx = output(backend, x!.shape), dscale = output(backend, [channels]), doffset = output(backend, [channels]);
+  addon().batchNormTrainingGrad(rows, channels, xv, dyv, mv, vv, sv, eps(attrs), dx.values, dscale.values,
+                                doffset.values);
+  return [dx.info(), dscale.info(), doffset.info()];
+}
+
+export const batchNormTrainingConfig: KernelConfig = {
+  kernelName: BATCH_NORM_TRAINING,
+  backendName: 'clicktrain',
+  kernelFunc: batchNormTraining as unknown as KernelConfig['kernelFunc'],
+};
+
+export const batchNormTrainingGradConfig: KernelConfig = {
+  kernelName: BATCH_NORM_TRAINING_GRAD,
+  backendName: 'clicktrain',
+  kernelFunc: batchNormTrainingGrad as unknown as KernelConfig['kernelFunc'],
+};
+
+/** The same gradient from differentiable ops (for gradients of gradients: the tape is on). The
+ * statistics are recomputed from x: tfjs's tape records the saved copies of a kernel's outputs
+ * before the kernel itself, so a second-order gradient through saved outputs would be lost. */
+function gradientFromOps(x: Tensor, dy: Tensor, scale: Tensor | undefined, epsilon: number): Tensor[] {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const mean = meanOp(x, axes, true);
+  const variance = meanOp(square(sub(x, mean)), axes, true);
+  const r = rsqrt(add(variance, epsilon));
+  const xhat = mul(sub(x, mean), r);
+  const dyXhat = meanOp(mul(dy, xhat), axes);
+  const centred = sub(sub(dy, meanOp(dy, axes)), mul(xhat, dyXhat));
+  const dx = mul(scale ? mul(scale, r) : r, centred);
+  return [dx, sum(mul(dy, xhat), axes), sum(dy, axes)];
+}
+
+/** Gradient w.r.t. x, scale and offset. The mean and variance outputs are statistics for the
+ * moving averages; should a gradient reach them, it is added through dmean/n + dvar*2(x-mean)/n. */
+export const batchNormTrainingGradient: GradConfig = {
+  kernelName: BATCH_NORM_TRAINING,
+  inputsToSave: ['x', 'scale'],
+  outputsToSave: [false, true, true],
+  gradFunc: (dys, saved, attrs) => {
+    const [dy, dmean, dvariance] = dys as Tensor[];
+    const [x, scale, mean, variance] = saved as Array<Tensor | undefined>;
+    const epsilon = eps(attrs);
+    const [dx0, dscale, doffset] = engine().isTapeOn() ?
+        gradientFromOps(x!, dy, scale, epsilon) :
+        engine().runKernel(BATCH_NORM_TRAINING_GRAD, scale ? {x: x!, dy, mean: mean!, variance: variance!, scale} :
+                                                             {x: x!, dy, mean: mean!, variance: variance!},
+                           {varianceEpsilon: epsilon}) as Tensor[];
+    const n = x!.size / Math.max(1, x!.shape[x!.shape.length - 1]);
+    const nonZero = (t: Tensor | undefined) => t && t.dataSync().some((v) => v !== 0);
+    let dx = dx0;
+    if (nonZero(dmean) || nonZero(dvariance)) {
+      const bshape = x!.shape.map((d, i) => (i === x!.shape.length - 1 ? d : 1));
+      dx = add(dx, add(reshape(div(dmean, n), bshape), mul(sub(x!, mean!), reshape(div(mul(dvariance, 2), n), bshape))));
+    }
+    return {x: () => dx, scale: () => dscale, offset: () => doffset};
+  },
+};
