@@ -156,6 +156,7 @@ export class ClickTrainBackend extends MathBackendCPU {
   }
 
   override dispose(): void {
+    this.deferred.clear();
     this.releasePooledBuffers();
     super.dispose();
   }

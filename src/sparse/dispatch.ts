@@ -7,7 +7,8 @@
  *    (inference on a pruned model needs no code change);
  *  - frozen (freezeSparsity): a training variable is registered with its masks; each optimiser
  *    step gives the variable a new dataId, which is recognised by identity and refreshed in
- *    O(non-zeros). Only frozen layers also get the sparse backward-filter pass, which computes
+ *    O(non-zeros), or, after a packed optimiser step (frozen_update.ts), is already what the
+ *    layout holds. Only frozen layers also get the sparse backward-filter pass, which computes
  *    the gradient at kept positions only (zero elsewhere): that is what freezing means.
  * Fail-safe rules: a frozen weight whose pruned positions are no longer zero runs dense; a
  * backward-filter call that cannot be tied to exactly one frozen layer runs dense.

@@ -4,7 +4,8 @@
  *
  * Freezing fixes each layer's kernel masks; its weight is masked once here, and whoever trains it
  * must keep the pruned positions at zero (the ClickTrain callback re-applies masks after every
- * optimiser step). Frozen layers get zero gradient at pruned positions: the sparse backward-filter
+ * optimiser step, except to weights written by a packed frozen step, ./frozen_update.ts, which are
+ * exactly masked). Frozen layers get zero gradient at pruned positions: the sparse backward-filter
  * kernel computes kept positions only. Unfrozen layers are never given that treatment.
  */
 import * as tf from '@tensorflow/tfjs-core';
