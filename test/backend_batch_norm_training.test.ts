@@ -97,34 +97,40 @@ describe.each([
   });
 });
 
+/** A fresh batch-norm layer for `shape` on clicktrain, then on cpu: fn's two results. */
+async function onBothBackends(shape: number[], fn: (layer: tfl.layers.Layer) => Promise<Float32Array>) {
+  const out: Float32Array[] = [];
+  try {
+    for (const backend of ['clicktrain', 'cpu']) {
+      await tf.setBackend(backend);
+      const layer = tfl.layers.batchNormalization({});
+      layer.build(shape);
+      out.push(await fn(layer));
+    }
+  } finally {
+    await tf.setBackend('clicktrain');
+  }
+  return out;
+}
+
 test('a gradient of a gradient runs through differentiable ops', async () => {
   const shape = [3, 4, 4, 5];
   const x = r.floats(3 * 4 * 4 * 5);
-  const results: Float32Array[] = [];
-  for (const backend of ['clicktrain', 'cpu']) {
-    await tf.setBackend(backend);
-    const layer = tfl.layers.batchNormalization({});
-    layer.build(shape);
+  const [got, want] = await onBothBackends(shape, async (layer) => {
     const inner = (xx: tf.Tensor) => tf.sum(tf.pow(layer.apply(xx, {training: true}) as tf.Tensor, 3));
     const outer = (xx: tf.Tensor) => tf.sum(tf.square(tf.grad(inner)(xx)));
-    results.push(await tf.grad(outer)(tf.tensor(x, shape)).data() as Float32Array);
-  }
-  await tf.setBackend('clicktrain');
-  expect(ref.maxRelError(results[0], results[1])).toBeLessThan(1e-3);
+    return await tf.grad(outer)(tf.tensor(x, shape)).data() as Float32Array;
+  });
+  expect(ref.maxRelError(got, want)).toBeLessThan(1e-3);
 });
 
 test('inference runs tfjs-layers\' own code, with the same result', async () => {
   const shape = [2, 3, 3, 6];
   const x = r.floats(2 * 3 * 3 * 6);
-  const outs: Float32Array[] = [];
-  for (const backend of ['clicktrain', 'cpu']) {
-    await tf.setBackend(backend);
-    const layer = tfl.layers.batchNormalization({});
-    layer.build(shape);
+  const [got, want] = await onBothBackends(shape, async (layer) => {
     const {result, calls} = countFusedCalls(() => layer.apply(tf.tensor(x, shape), {training: false}) as tf.Tensor);
     expect(calls).toBe(0);
-    outs.push(await result.data() as Float32Array);
-  }
-  await tf.setBackend('clicktrain');
-  expect(ref.maxRelError(outs[0], outs[1])).toBeLessThan(1e-5);
+    return await result.data() as Float32Array;
+  });
+  expect(ref.maxRelError(got, want)).toBeLessThan(1e-5);
 });
