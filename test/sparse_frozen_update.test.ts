@@ -11,6 +11,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {freezeSparsity, sparse, unfreezeSparsity} from '../src';
 import * as ref from './helpers/reference';
 import {isKept, randomMasks} from './helpers/sparse_masks';
+import {addon} from '../src/native/addon';
+import {sparseAddon} from '../src/sparse/layout';
 
 const seed = ref.testSeed();
 const r = ref.rng(seed);
@@ -175,4 +177,24 @@ describe('the dense path runs whenever the packed one is not certain', () => {
     v.assign(tf.randomNormal(v.shape));
     expect(sparse.frozenValueIsMasked(v, masks)).toBe(false);
   });
+});
+
+test('the packed-step and batch-norm bindings check every length', () => {
+  const layout = sparse.SparseLayout.compile(randomMasks(r, 3, 5, 0.5), 3, 5);
+  const a = sparseAddon(), n = layout.keptWeights, dense = 9 * 3 * 5;
+  const f = (k: number) => new Float32Array(k);
+  expect(() => a.sparseFrozenMomentum(layout.handle, f(n + 1), f(n), -0.1, 0.9, false, f(n), f(n))).toThrow(/accumIn/);
+  expect(() => a.sparseFrozenMomentum(layout.handle, f(n), f(n), -0.1, 0.9, false, f(n), f(n - 1))).toThrow(/valueOut/);
+  expect(() => a.sparseFrozenSgd(layout.handle, f(n - 1), -0.1, f(n))).toThrow(/gradPacked/);
+  expect(() => a.sparseScatterPacked(layout.handle, f(n), f(dense - 1))).toThrow(/dense/);
+  expect(() => a.sparseGatherPacked(layout.handle, f(dense), f(n + 2))).toThrow(/packed/);
+  expect(() => a.sparseFrozenSgd({} as never, f(n), -0.1, f(n))).toThrow(/layout/);
+  const g = [2, 4, 4, 3, 4, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1];
+  expect(() => a.sparseBackpropFilter(layout.handle, g, f(96), f(160), null)).toThrow(/dfilter' or 'packed/);
+  expect(() => a.sparseBackpropFilter(layout.handle, g, f(96), f(160), null, f(n - 1))).toThrow(/packed/);
+  const bn = addon() as unknown as {batchNormTraining: (...args: unknown[]) => void,
+                                    batchNormTrainingGrad: (...args: unknown[]) => void};
+  expect(() => bn.batchNormTraining(4, 3, f(11), null, null, 1e-3, f(12), f(3), f(3))).toThrow(/'x'/);
+  expect(() => bn.batchNormTraining(4, 3, f(12), f(2), null, 1e-3, f(12), f(3), f(3))).toThrow(/scale/);
+  expect(() => bn.batchNormTrainingGrad(4, 3, f(12), f(12), f(3), f(3), null, 1e-3, f(12), f(3), f(2))).toThrow(/doffset/);
 });
