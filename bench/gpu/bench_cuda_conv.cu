@@ -132,6 +132,34 @@ int main(int argc, char** argv) {
         report("backprop_input", path, MedianMs(reps, sets, [&](int s) {
           LaunchSparseForwardPlanned(t, bplan, bd, dy[s], bvals, dx[s], prop.multiProcessorCount, 0); }), sparse_flops);
       }
+      {  // filter-slab kernels (forward, and backward data on the transposed geometry): the default plan,
+         // then a tuning variant (splits up to 2 blocks per SM)
+        const SlabSchedule fs = BuildSlabSchedule(l.out_c, l.in_c, l.filter_order, ForwardKernelRefs(l));
+        const SlabSchedule bs = BuildSlabSchedule(l.in_c, l.out_c, order, brefs);
+        auto upload = [&](const SlabSchedule& ss) {
+          return DeviceSlabSchedule{ss.num_filters, ss.num_channels, ss.num_slabs, Up(ss.bits), Up(ss.rec_start),
+                                    Up(GatherSlabRecords(l.values, ss))};
+        };
+        const DeviceSlabSchedule fd = upload(fs), bd = upload(bs);
+        const int sms = prop.multiProcessorCount, smem = int(prop.sharedMemPerBlockOptin / sizeof(float));
+        const int smem_sm = int(prop.sharedMemPerMultiprocessor / sizeof(float));
+        struct Variant { const char* path; int split_target; };
+        for (const Variant& v : {Variant{"sparse-slab", 1}, Variant{"sparse-slab-s2", 2}}) {
+          const SlabPlan fp = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, fs, sms, smem, smem_sm, 0, v.split_target);
+          const SlabPlan bp = PlanSlab(t.n, t.h, t.w, t.c, t.oh, t.ow, t.oc, t.pt, t.pl, bs, sms, smem, smem_sm, 0, v.split_target);
+          if (fp.kind != SlabKind::kNone) {
+            report("forward", v.path, MedianMs(reps, sets, [&](int s) { LaunchSparseForwardSlab(g, fp, fd, x[s], y[s], 0); }),
+                   sparse_flops);
+            std::printf("{\"shape\": \"%s\", \"slab_plan\": {\"path\": \"%s\", \"kind\": %d, \"warps\": %d, \"blocks\": %lld, "
+                        "\"splits\": %d, \"chunk\": %d, \"smem_kb\": %.1f}}\n",
+                        name.c_str(), v.path, int(fp.kind), fp.warps, (long long)fp.Blocks(), fp.splits, fp.chunk,
+                        fp.SmemFloats() * 4 / 1024.0);
+          }
+          if (bp.kind != SlabKind::kNone)
+            report("backprop_input", v.path, MedianMs(reps, sets, [&](int s) { LaunchSparseForwardSlab(t, bp, bd, dy[s], dx[s], 0); }),
+                   sparse_flops);
+        }
+      }
       const PixelTile tile = PlanPixelTile(batch, sh.hw, sh.hw, 1, 1, 1, 1, 3, 3);
       // backward filter
       const int fchunk = PlanChannelChunk(sh.c, tile.chan_stride + 9 * kSparseBwdFiltersPerBlock,

@@ -23,13 +23,13 @@ else
   BIN=build-gpu/native/cuda
   { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCLICKTRAIN_USE_CUDA=ON -DCLICKTRAIN_USE_OPENBLAS=OFF \
       -DCMAKE_CUDA_ARCHITECTURES="${ARCH:-90}" &&
-    cmake --build build-gpu -j "$JOBS" --target test_cuda_plan test_cuda_conv bench_cuda_conv; } \
+    cmake --build build-gpu -j "$JOBS" --target test_cuda_plan test_cuda_slab test_cuda_conv bench_cuda_conv; } \
     >> "$OUTDIR/build.log" 2>&1 || { tail -40 "$OUTDIR/build.log"; exit 1; }
   echo "build: $(( $(date +%s) - start )) s (arch ${ARCH})"
 fi
 rc=0
-{ "$BIN/test_cuda_plan" && "$BIN/test_cuda_conv"; } > "$OUTDIR/test.log" 2>&1 || rc=1
-grep -E "FAIL|passed|device" "$OUTDIR/test.log" | head -20
+{ "$BIN/test_cuda_plan" && "$BIN/test_cuda_slab" && "$BIN/test_cuda_conv"; } > "$OUTDIR/test.log" 2>&1 || rc=1
+grep -E "FAIL|passed|device|slab" "$OUTDIR/test.log" | head -30
 if command -v compute-sanitizer > /dev/null; then
   CLICKTRAIN_CUDA_TEST_CASES=6 timeout 180 compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$BIN/test_cuda_conv" > "$OUTDIR/sanitizer.log" 2>&1

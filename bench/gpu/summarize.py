@@ -34,16 +34,17 @@ def main():
     for (shape, _, _) in ms:
         if shape not in shapes:
             shapes.append(shape)
-    cols = ["dense-fp32", "dense-tf32", "sparse", "sparse-tiled", "cudnn-fp32", "cudnn-tf32"]
+    cols = ["dense-fp32", "dense-tf32", "sparse", "sparse-tiled", "sparse-slab", "cudnn-fp32", "cudnn-tf32"]
     print("| shape | pass | " + " | ".join(c + " ms" for c in cols) + " | ours/cuDNN fp32 | cuDNN fp32/sparse |")
     print("|" + "---|" * (len(cols) + 4))
     for shape in shapes:
         for p in ("forward", "backprop_input", "backprop_filter"):
             v = [ms.get((shape, p, c)) for c in cols]
             fmt = lambda x: "" if x is None else f"{x:.4f}"
-            best_sparse = min([x for x in v[2:4] if x], default=None)
-            dense_ratio = f"{v[0] / v[4]:.2f}" if v[0] and v[4] else ""
-            sparse_speedup = f"{v[4] / best_sparse:.2f}" if best_sparse and v[4] else ""
+            best_sparse = min([x for x in v[2:5] if x], default=None)
+            cudnn = v[5]
+            dense_ratio = f"{v[0] / cudnn:.2f}" if v[0] and cudnn else ""
+            sparse_speedup = f"{cudnn / best_sparse:.2f}" if best_sparse and cudnn else ""
             print(f"| {shape} | {p} | " + " | ".join(fmt(x) for x in v) + f" | {dense_ratio} | {sparse_speedup} |")
 
 

@@ -17,7 +17,17 @@ __device__ __forceinline__ void CopyAsync4(float* dst, const float* src, bool va
 #endif
 }
 
-// Waits for this thread's outstanding CopyAsync4; follow with __syncthreads() before reading.
+// 16-byte dst (shared) = *src, both 16-byte aligned; .cg: through L2 only (read once per block).
+__device__ __forceinline__ void CopyAsync16(float* dst, const float* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(saddr), "l"(src));
+#else
+  *reinterpret_cast<float4*>(dst) = __ldg(reinterpret_cast<const float4*>(src));
+#endif
+}
+
+// Waits for this thread's outstanding CopyAsync4 / CopyAsync16; follow with __syncthreads() before reading.
 __device__ __forceinline__ void CopyAsyncWaitAll() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_all;\n" ::);

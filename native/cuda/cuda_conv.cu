@@ -49,6 +49,8 @@ struct CachedSchedule {
   uint64_t key = 0;
   GroupedSchedule host_grouped;   // value_src kept on host for the per-call value gather
   BlockSchedule host_block;
+  SlabSchedule host_slab;
+  DeviceSlabSchedule slab;
   DeviceGroupedSchedule grouped;
   DeviceBlockSchedule block;
   // Tiled backward-filter only: where each value's gradient lands (device copies).
@@ -65,6 +67,8 @@ struct State {
   bool init = false;
   std::string why;
   int num_sms = 1;
+  int smem_floats = 12288;     // opt-in shared memory per block (floats)
+  int smem_sm_floats = 12288;  // shared memory per SM (floats)
   std::string name;
   cudaStream_t stream = nullptr;
   cudaEvent_t ev[4] = {};
@@ -103,6 +107,8 @@ bool InitLocked(std::string* why) {
               "; this build targets sm_80 and newer";
     } else {
       s.num_sms = prop.multiProcessorCount;
+      s.smem_floats = int(prop.sharedMemPerBlockOptin / sizeof(float));
+      s.smem_sm_floats = int(prop.sharedMemPerMultiprocessor / sizeof(float));
       s.name = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ", " +
                std::to_string(prop.multiProcessorCount) + " SMs)";
     }
@@ -153,7 +159,30 @@ class Call {
 
 float* F(void* p) { return static_cast<float*>(p); }
 
-enum class SchedKind : uint64_t { kForward = 1, kBackpropInput = 2, kBackpropFilter = 3, kBackpropFilterTiled = 4 };
+enum class SchedKind : uint64_t {
+  kForward = 1, kBackpropInput = 2, kBackpropFilter = 3, kBackpropFilterTiled = 4, kForwardSlab = 5, kBackpropInputSlab = 6
+};
+
+void BuildSlab(const PatternLayout& layout, SchedKind kind, CachedSchedule* c) {
+  SlabSchedule& h = c->host_slab;
+  if (kind == SchedKind::kForwardSlab) {
+    h = BuildSlabSchedule(layout.out_c, layout.in_c, layout.filter_order, ForwardKernelRefs(layout));
+  } else {
+    std::vector<int32_t> order;
+    const std::vector<KernelRef> refs = BackwardDataKernelRefs(layout, &order);
+    h = BuildSlabSchedule(layout.in_c, layout.out_c, order, refs);
+  }
+  DeviceSlabSchedule& d = c->slab;
+  d.num_filters = h.num_filters; d.num_channels = h.num_channels; d.num_slabs = h.num_slabs;
+  d.bits = Upload(h.bits, &c->owned);
+  d.rec_start = Upload(h.rec_start, &c->owned);
+  // records are per call (values change every step); a buffer of the right size lives with the schedule
+  const size_t floats = size_t(h.NumRecords() + 1) * kSlabRecordFloats;
+  void* p = nullptr;
+  CheckCuda(cudaMalloc(&p, floats * sizeof(float)), "cudaMalloc slab records");
+  c->owned.push_back(p);
+  d.records = static_cast<float*>(p);
+}
 
 CachedSchedule* GetSchedule(const PatternLayout& layout, SchedKind kind, int chunk) {
   State& s = St();
@@ -166,7 +195,9 @@ CachedSchedule* GetSchedule(const PatternLayout& layout, SchedKind kind, int chu
   }
   auto c = std::make_unique<CachedSchedule>();
   c->key = key;
-  if (kind == SchedKind::kBackpropFilter) {
+  if (kind == SchedKind::kForwardSlab || kind == SchedKind::kBackpropInputSlab) {
+    BuildSlab(layout, kind, c.get());
+  } else if (kind == SchedKind::kBackpropFilter) {
     BlockSchedule& h = c->host_block;
     h = BuildBlockSchedule(layout.out_c, layout.in_c, chunk, kSparseBwdFiltersPerBlock, layout.filter_order,
                            ForwardKernelRefs(layout), layout.out_c);
@@ -304,11 +335,44 @@ bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std
   return w.empty();
 }
 
-// CLICKTRAIN_CUDA_SPARSE_TILED=0 keeps every sparse forward on the general kernel (A/B checks).
+// CLICKTRAIN_CUDA_SPARSE_TILED=0 keeps every sparse forward on the general kernel (A/B checks);
+// CLICKTRAIN_CUDA_SPARSE_SLAB=0 keeps stride-1 forward / backward-data on the per-filter tiled kernel.
 static bool TiledAllowed() {
   const char* v = std::getenv("CLICKTRAIN_CUDA_SPARSE_TILED");
   return !(v && std::string(v) == "0");
 }
+static bool SlabAllowed() {
+  const char* v = std::getenv("CLICKTRAIN_CUDA_SPARSE_SLAB");
+  return TiledAllowed() && !(v && std::string(v) == "0");
+}
+
+namespace {
+bool SlabApplies(const ConvGeom& g) {
+  return SlabAllowed() && SparseForwardTiledApplies(g) && SlabKindFor(g.h, g.w, g.oh, g.ow, g.pt, g.pl) != SlabKind::kNone;
+}
+
+// Forward (or backward-data through the transposed geometry) on the slab kernel: records gathered on
+// the host, uploaded with the input, one kernel. False (nothing run) when the plan does not fit.
+bool RunSlab(const ConvGeom& g, const PatternLayout& layout, SchedKind kind, const float* in, size_t in_bytes,
+             float* out, size_t out_bytes, CudaTiming* timing) {
+  State& s = St();
+  CachedSchedule* c = GetSchedule(layout, kind, 0);
+  const SlabPlan plan = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, c->host_slab, s.num_sms, s.smem_floats,
+                                 s.smem_sm_floats);
+  if (plan.kind == SlabKind::kNone) return false;
+  const std::vector<float> recs = GatherSlabRecords(layout.values, c->host_slab);
+  float* din = F(s.in0.Get(in_bytes + 4)); float* dout = F(s.out.Get(out_bytes + 4));
+  Call call(timing);
+  call.H2D(din, in, in_bytes);
+  call.H2D(c->slab.records, recs.data(), recs.size() * sizeof(float));
+  call.KernelsBegin();
+  LaunchSparseForwardSlab(g, plan, c->slab, din, dout, s.stream);
+  call.KernelsEnd();
+  call.D2H(out, dout, out_bytes);
+  if (timing) timing->path = "sparse-slab";
+  return true;
+}
+}  // namespace
 
 void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
                              CudaTiming* timing) {
@@ -317,6 +381,9 @@ void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const Patter
   RequireDevice();
   const ConvGeom g = ToGeom(p);
   State& s = St();
+  if (SlabApplies(g) && RunSlab(g, layout, SchedKind::kForwardSlab, x, sizeof(float) * p.InputSize(), y,
+                                sizeof(float) * p.OutputSize(), timing))
+    return;
   const SparseForwardPlan plan = PlanSparseForward(g, TiledAllowed());
   CachedSchedule* c = GetSchedule(layout, SchedKind::kForward, plan.chunk);
   const std::vector<float> vals = GatherScheduleValues(layout.values, c->host_grouped.value_src);
@@ -352,6 +419,9 @@ void CudaSparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const
   t.oh = g.h; t.ow = g.w; t.oc = g.c;
   t.pt = 2 * g.dh - g.pt; t.pl = 2 * g.dw - g.pl;
   t.sh = t.sw = 1;
+  if (SlabApplies(t) && RunSlab(t, layout, SchedKind::kBackpropInputSlab, dy, sizeof(float) * p.OutputSize(), dx,
+                                sizeof(float) * p.InputSize(), timing))
+    return;
   const SparseForwardPlan plan = PlanSparseForward(t, TiledAllowed());
   CachedSchedule* c = GetSchedule(layout, SchedKind::kBackpropInput, plan.chunk);
   const std::vector<float> vals = GatherScheduleValues(layout.values, c->host_grouped.value_src);

@@ -8,6 +8,7 @@
 
 #include "common/conv_params.h"
 #include "cuda/conv_plan.h"
+#include "cuda/slab_schedule.h"
 
 namespace clicktrain {
 namespace cuda {
@@ -98,6 +99,18 @@ inline bool SparseBackpropFilterTiledFits(const WarpTile& tile, int chunk, int m
 void LaunchSparseBackpropFilter(const ConvGeom& g, const PixelTile& tile, const DeviceBlockSchedule& s,
                                 const float* x, const float* dy, float* dfilter, int num_sms,
                                 cudaStream_t stream);
+
+// Device copy of a SlabSchedule; records from GatherSlabRecords.
+struct DeviceSlabSchedule {
+  int num_filters = 0, num_channels = 0, num_slabs = 0;
+  uint32_t* bits = nullptr;
+  int32_t* rec_start = nullptr;
+  float* records = nullptr;
+};
+// Filter-slab forward (sparse_forward_slab.cu) for a PlanSlab plan of g (stride 1, dilation 1, 3x3):
+// y[pixel, oc] for every output channel (a channel without kept kernels gets 0).
+void LaunchSparseForwardSlab(const ConvGeom& g, const SlabPlan& plan, const DeviceSlabSchedule& s, const float* x,
+                             float* y, cudaStream_t stream);
 
 // Throws std::runtime_error naming the call when err != cudaSuccess.
 void CheckCuda(cudaError_t err, const char* what);

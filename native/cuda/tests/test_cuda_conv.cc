@@ -15,7 +15,7 @@ using namespace clicktrain::cuda;
 using namespace clicktrain_test;
 
 namespace {
-constexpr int kChecksPerDense = 6, kChecksPerSparse = 6;
+constexpr int kChecksPerDense = 6, kChecksPerSparse = 8;
 
 // CLICKTRAIN_CUDA_TEST_CASES=N runs N random cases of each kind (default 30; fewer under
 // compute-sanitizer, which slows kernels 10-100x).
@@ -84,10 +84,15 @@ int main() {
     }
 #endif
   }
-  int tiled_runs = 0, tiled_bwf_runs = 0;
+  int tiled_runs = 0, tiled_bwf_runs = 0, slab_runs = 0;
   for (int it = 0; it < kSparseCases; ++it) {
     Conv2DParams p = RandomParams();
     if (it % 10 == 9) p = LargeParams(it / 10);
+    else if (it % 10 == 3 || it % 10 == 7) {  // whole-image slab kernels: 4x4 and 2x2 maps, same padding
+      const int hw = it % 10 == 3 ? 4 : 2;
+      p.batch = hw == 4 ? 37 : 130; p.in_h = p.in_w = p.out_h = p.out_w = hw; p.in_c = 45 + it % 7; p.out_c = 20 + it % 9;
+      p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1; p.pad_top = p.pad_left = 1;
+    }
     else if (it % 5 == 0) { p.batch = 2; p.in_h = p.in_w = 8; p.in_c = 70; p.out_c = 40; p.stride_h = p.stride_w = 1;
                        p.dilation_h = p.dilation_w = 1; p.pad_top = p.pad_left = 1; p.out_h = p.out_w = 8; }
     else if (it % 2 == 1) {  // stride 1, dilation 1: the tiled kernels (random extents and paddings)
@@ -109,16 +114,20 @@ int main() {
     CudaTiming t;
     try {
       const auto ry = RefForward(p, x, w), rdx = RefBackpropInput(p, dy, w);
-      for (int general = 0; general < 2; ++general) {  // default path (tiled when it applies), then general
-        setenv("CLICKTRAIN_CUDA_SPARSE_TILED", general ? "0" : "1", 1);
+      // default path (slab or tiled where they apply), per-filter tiled (slab off), general (tiled off)
+      for (int mode = 0; mode < 3; ++mode) {
+        setenv("CLICKTRAIN_CUDA_SPARSE_SLAB", mode == 1 ? "0" : "1", 1);
+        setenv("CLICKTRAIN_CUDA_SPARSE_TILED", mode == 2 ? "0" : "1", 1);
         y = Poisoned(size_t(p.OutputSize()));
         dx = Poisoned(size_t(p.InputSize()));
         CudaSparseConv2DForward(p, x.data(), l, y.data(), &t);
         tiled_runs += t.path == "sparse-tiled";
+        slab_runs += t.path == "sparse-slab";
         r.CheckClose(MaxRelError(y, ry), 1e-5, "sparse forward (" + t.path + ")" + tag);
         CudaSparseConv2DBackpropInput(p, dy.data(), l, dx.data(), &t);
         r.CheckClose(MaxRelError(dx, rdx), 1e-5, "sparse backprop-input (" + t.path + ")" + tag);
       }
+      unsetenv("CLICKTRAIN_CUDA_SPARSE_SLAB");
       auto ref = RefBackpropFilter(p, x, dy);
       std::vector<double> masked(ref.size(), 0.0);
       for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref[size_t(di)];
@@ -137,6 +146,7 @@ int main() {
   }
   std::printf("sparse forward cases on the tiled stride-1 kernel: %d of %d\n", tiled_runs, kSparseCases);
   std::printf("sparse backprop-filter cases on the tiled kernel: %d of %d\n", tiled_bwf_runs, kSparseCases);
-  r.Check(tiled_runs > 0 && tiled_bwf_runs > 0, "the tiled sparse kernels ran");
+  std::printf("sparse forward cases on the slab kernels: %d of %d\n", slab_runs, kSparseCases);
+  r.Check(tiled_runs > 0 && tiled_bwf_runs > 0 && slab_runs > 0, "the tiled and slab sparse kernels ran");
   return r.Finish();
 }
