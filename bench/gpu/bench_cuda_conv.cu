@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
           LaunchSparseForwardPlanned(t, bplan, bd, dy[s], bvals, dx[s], prop.multiProcessorCount, 0); }), sparse_flops);
       }
       {  // filter-slab kernels (forward, and backward data on the transposed geometry): the default plan,
-         // then a tuning variant (splits up to 2 blocks per SM)
+         // then tuning variants (splits up to 2 blocks per SM; 2 x 8 halo lanes on the wide maps)
         const SlabSchedule fs = BuildSlabSchedule(l.out_c, l.in_c, l.filter_order, ForwardKernelRefs(l));
         const SlabSchedule bs = BuildSlabSchedule(l.in_c, l.out_c, order, brefs);
         auto upload = [&](const SlabSchedule& ss) {
@@ -143,10 +143,11 @@ int main(int argc, char** argv) {
         const DeviceSlabSchedule fd = upload(fs), bd = upload(bs);
         const int sms = prop.multiProcessorCount, smem = int(prop.sharedMemPerBlockOptin / sizeof(float));
         const int smem_sm = int(prop.sharedMemPerMultiprocessor / sizeof(float));
-        struct Variant { const char* path; int split_target; };
-        for (const Variant& v : {Variant{"sparse-slab", 1}, Variant{"sparse-slab-s2", 2}}) {
-          const SlabPlan fp = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, fs, sms, smem, smem_sm, 0, v.split_target);
-          const SlabPlan bp = PlanSlab(t.n, t.h, t.w, t.c, t.oh, t.ow, t.oc, t.pt, t.pl, bs, sms, smem, smem_sm, 0, v.split_target);
+        struct Variant { const char* path; int split_target; SlabKind force; };
+        for (const Variant& v : {Variant{"sparse-slab", 1, SlabKind::kNone}, Variant{"sparse-slab-s2", 2, SlabKind::kNone},
+                                 Variant{"sparse-slab-h8", 1, SlabKind::kHalo}}) {
+          const SlabPlan fp = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, fs, sms, smem, smem_sm, 0, v.split_target, v.force);
+          const SlabPlan bp = PlanSlab(t.n, t.h, t.w, t.c, t.oh, t.ow, t.oc, t.pt, t.pl, bs, sms, smem, smem_sm, 0, v.split_target, v.force);
           if (fp.kind != SlabKind::kNone) {
             report("forward", v.path, MedianMs(reps, sets, [&](int s) { LaunchSparseForwardSlab(g, fp, fd, x[s], y[s], 0); }),
                    sparse_flops);
@@ -158,6 +159,9 @@ int main(int argc, char** argv) {
           if (bp.kind != SlabKind::kNone)
             report("backprop_input", v.path, MedianMs(reps, sets, [&](int s) { LaunchSparseForwardSlab(t, bp, bd, dy[s], dx[s], 0); }),
                    sparse_flops);
+          if (fp.kind != SlabKind::kNone)
+            report("backprop_filter", v.path, MedianMs(reps, sets, [&](int s) {
+              LaunchSparseBackpropFilterSlab(g, fp, fd, x[s], dy[s], dw[s], 0); }), sparse_flops);
         }
       }
       const PixelTile tile = PlanPixelTile(batch, sh.hw, sh.hw, 1, 1, 1, 1, 3, 3);

@@ -73,10 +73,10 @@ int WarpTileBankConflict(const WarpTile& t) {
   return worst;
 }
 
-WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w) {
+WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w, int max_tw) {
   WarpTile t;
   const int64_t ow = std::max<int64_t>(out_w, 1), oh = std::max<int64_t>(out_h, 1);
-  t.tw_t = ow >= 8 ? 8 : ow >= 4 ? 4 : 2;
+  t.tw_t = ow >= 8 && max_tw >= 8 ? 8 : ow >= 4 && max_tw >= 4 ? 4 : 2;
   // Lanes side by side start tw_t columns apart, 16-byte aligned only for tw_t >= 4.
   t.lanes_w = t.tw_t == 2 ? 1 : std::min(4, Pow2Ceil(CeilDiv(ow, t.tw_t)));
   t.lanes_h = std::min(32 / t.lanes_w, Pow2Ceil(CeilDiv(oh, 2)));

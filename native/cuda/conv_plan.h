@@ -107,7 +107,8 @@ struct WarpTile {
   // Staged offset of window row 2 * LaneH + rr (rr = 0..3) at the lane's first column.
   CT_HOST_DEVICE int LaneRow(int lane, int rr) const { return Offset(LaneB(lane), 2 * LaneH(lane) + rr, LaneW(lane) * tw_t); }
 };
-WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w);
+// max_tw caps the columns per lane (8, 4 or 2).
+WarpTile PlanWarpTile(int64_t batch, int64_t out_h, int64_t out_w, int max_tw = 8);
 // Most lanes of one quarter warp whose 16-byte window loads share a bank group (1 = none).
 int WarpTileBankConflict(const WarpTile& tile);
 // Shared-memory budget of one tiled block (floats): 96 KiB, two blocks per SM on Hopper.

@@ -372,6 +372,28 @@ bool RunSlab(const ConvGeom& g, const PatternLayout& layout, SchedKind kind, con
   if (timing) timing->path = "sparse-slab";
   return true;
 }
+
+// Backward-filter on the slab kernel with the forward's schedule and plan (records carry the masks).
+bool RunSlabBackpropFilter(const ConvGeom& g, const PatternLayout& layout, const float* x, size_t x_bytes,
+                           const float* dy, size_t dy_bytes, float* dfilter, size_t w_bytes, CudaTiming* timing) {
+  State& s = St();
+  CachedSchedule* c = GetSchedule(layout, SchedKind::kForwardSlab, 0);
+  const SlabPlan plan = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, c->host_slab, s.num_sms, s.smem_floats,
+                                 s.smem_sm_floats);
+  if (plan.kind == SlabKind::kNone) return false;
+  const std::vector<float> recs = GatherSlabRecords(layout.values, c->host_slab);
+  float* dxp = F(s.in0.Get(x_bytes + 4)); float* ddy = F(s.in1.Get(dy_bytes + 4)); float* dw = F(s.out.Get(w_bytes + 4));
+  Call call(timing);
+  call.H2D(dxp, x, x_bytes);
+  call.H2D(ddy, dy, dy_bytes);
+  call.H2D(c->slab.records, recs.data(), recs.size() * sizeof(float));
+  call.KernelsBegin();
+  LaunchSparseBackpropFilterSlab(g, plan, c->slab, dxp, ddy, dw, s.stream);
+  call.KernelsEnd();
+  call.D2H(dfilter, dw, w_bytes);
+  if (timing) timing->path = "sparse-slab";
+  return true;
+}
 }  // namespace
 
 void CudaSparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout, float* y,
@@ -445,6 +467,12 @@ void CudaSparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const
   const ConvGeom g = ToGeom(p);
   State& s = St();
   const size_t xb = sizeof(float) * p.InputSize(), yb = sizeof(float) * p.OutputSize(), wb = sizeof(float) * p.FilterSize();
+  // Slab backward-filter on 4x4 / 2x2 maps only: on wider maps its per-weight shuffle reductions make it
+  // slower than the tiled kernel (H200, bench/RESULTS.md).
+  const SlabKind bwd_kind = SlabKindFor(g.h, g.w, g.oh, g.ow, g.pt, g.pl);
+  if ((bwd_kind == SlabKind::kWhole4 || bwd_kind == SlabKind::kWhole2) && SlabApplies(g) &&
+      RunSlabBackpropFilter(g, layout, x, xb, dy, yb, dfilter, wb, timing))
+    return;
   // Tiled kernel when it applies and its per-weight sums fit next to the staged chunk.
   CachedSchedule* tiled = nullptr;
   WarpTile wtile;

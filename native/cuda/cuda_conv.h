@@ -46,7 +46,8 @@ void CudaConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float
 // dilation 1 forward and backward-data run the filter-slab kernels (timing->path "sparse-slab") on maps
 // at least 8 wide and on 4x4 / 2x2 maps with same padding, the per-filter tiled kernels
 // ("sparse-tiled") on other stride-1 maps, anything else the general ones ("sparse").
-// CLICKTRAIN_CUDA_SPARSE_SLAB=0 turns the slab kernels off, CLICKTRAIN_CUDA_SPARSE_TILED=0 forces the
+// Backward-filter runs the slab kernel on 4x4 / 2x2 maps with same padding, the tiled one on other
+// stride-1 maps. CLICKTRAIN_CUDA_SPARSE_SLAB=0 turns the slab kernels off, CLICKTRAIN_CUDA_SPARSE_TILED=0 forces the
 // general kernels (A/B checks). Slab calls on small grids split the input channels over blocks and
 // add into the output with atomics, so their last bits may differ from run to run.
 bool CudaSparseSupported(const Conv2DParams& p, const PatternLayout& layout, std::string* why);

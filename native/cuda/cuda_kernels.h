@@ -111,6 +111,12 @@ struct DeviceSlabSchedule {
 // y[pixel, oc] for every output channel (a channel without kept kernels gets 0).
 void LaunchSparseForwardSlab(const ConvGeom& g, const SlabPlan& plan, const DeviceSlabSchedule& s, const float* x,
                              float* y, cudaStream_t stream);
+// Filter-slab backward-filter (sparse_backprop_filter_slab.cu) on the forward's schedule and plan:
+// dfilter (dense HWIO, zeroed here) receives the gradient at the kept positions only.
+void LaunchSparseBackpropFilterSlab(const ConvGeom& g, const SlabPlan& plan, const DeviceSlabSchedule& s,
+                                    const float* x, const float* dy, float* dfilter, cudaStream_t stream);
+// Throws std::invalid_argument unless plan and schedule fit the geometry (both slab launchers).
+void CheckSlabLaunch(const ConvGeom& g, const SlabPlan& plan, const DeviceSlabSchedule& s);
 
 // Throws std::runtime_error naming the call when err != cudaSuccess.
 void CheckCuda(cudaError_t err, const char* what);

@@ -51,10 +51,15 @@ std::vector<float> GatherSlabRecords(const std::vector<float>& src, const SlabSc
 // Lane geometry of a slab launch.
 enum class SlabKind : int {
   kNone = 0,
-  kHalo = 1,     // maps >= 8 wide, any padding: WarpTile with 2 x 8 outputs per lane, halo staged
+  kHalo = 1,     // maps >= 8 wide, any padding: WarpTile with 2 x 8 outputs per lane, halo staged (A/B only)
   kWhole4 = 2,   // 4x4 maps, same padding: one whole image per lane, no halo (zeros known at compile time)
   kWhole2 = 3,   // 2x2 maps, same padding: four whole images per lane
+  kHalo4 = 4,    // maps >= 8 wide (>= 4 when forced): WarpTile with 2 x 4 outputs per lane, halo staged;
+                 // half kHalo's registers (<= 128), so twice the warps per SM hide the branch latencies
 };
+
+// Blocks of 8 warps one SM holds at a time (registers): 2 for kHalo4, else 1.
+inline int SlabBlocksPerSm(SlabKind kind) { return kind == SlabKind::kHalo4 ? 2 : 1; }
 
 struct SlabPlan {
   SlabKind kind = SlabKind::kNone;
@@ -86,9 +91,10 @@ int MaxSlabChunkRecords(const SlabSchedule& s, int chunk);
 // apply or fit. warps 0 = automatic (8 slabs per block, 4 when that avoids splitting the channels; then
 // the chunk is sized so two blocks share an SM); the channels are split over blocks when tiles and
 // slabs alone give fewer blocks than split_target x num_sms.
+// force: a kind to use instead of SlabKindFor's (kHalo4 on maps at least 4 wide, kHalo at least 8), for A/B.
 SlabPlan PlanSlab(int64_t n, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int64_t oc, int pt, int pl,
                   const SlabSchedule& s, int num_sms, int smem_block_floats, int smem_sm_floats, int warps = 0,
-                  int split_target = 1);
+                  int split_target = 1, SlabKind force = SlabKind::kNone);
 
 }  // namespace cuda
 }  // namespace clicktrain

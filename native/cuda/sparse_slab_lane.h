@@ -28,6 +28,7 @@ struct SlabLaneShape {
   using Acc = float[kLB][kOH][kOW];
 };
 using SlabHaloShape = SlabLaneShape<1, 2, 8, 4, 10, 0>;    // SlabKind::kHalo (WarpTile, tw_t = 8)
+using SlabHalo4Shape = SlabLaneShape<1, 2, 4, 4, 6, 0>;    // SlabKind::kHalo4 (WarpTile, tw_t = 4)
 using SlabWhole4Shape = SlabLaneShape<1, 4, 4, 4, 4, 1>;   // SlabKind::kWhole4
 using SlabWhole2Shape = SlabLaneShape<4, 2, 2, 2, 2, 1>;   // SlabKind::kWhole2
 
@@ -81,6 +82,56 @@ CT_HOST_DEVICE inline void SlabChannel(uint32_t bits, const typename Sh::Patch& 
     const SlabRecord r = next;
     next = load(++k);
     SlabKernel<Sh>(r, xp, acc[slot]);
+  }
+}
+
+// Backward filter: the lane's share of sum over its pixels of x(at tap kPos) * dy for one kernel,
+// summed in two chains (half the dependent-FMA latency).
+template <class Sh, int kPos>
+CT_HOST_DEVICE inline float SlabTapDot(const typename Sh::Patch& xp, const typename Sh::Acc& dy) {
+  constexpr int dr = kPos / 3 - Sh::OFF, dc = kPos % 3 - Sh::OFF;
+  float s[2] = {0.f, 0.f};
+  CT_UNROLL
+  for (int b = 0; b < Sh::LB; ++b)
+    CT_UNROLL
+    for (int i = 0; i < Sh::OH; ++i) {
+      if (i + dr < 0 || i + dr >= Sh::PR) continue;
+      CT_UNROLL
+      for (int j = 0; j < Sh::OW; ++j) {
+        if (j + dc < 0 || j + dc >= Sh::PC) continue;
+        s[(i + j) & 1] = fmaf(xp[b][i + dr][j + dc], dy[b][i][j], s[(i + j) & 1]);
+      }
+    }
+  return s[0] + s[1];
+}
+
+// The kept positions of one kernel: emit(position, lane share) for each.
+template <class Sh, class Emit>
+CT_HOST_DEVICE inline void SlabKernelGrad(uint32_t mask, const typename Sh::Patch& xp, const typename Sh::Acc& dy,
+                                          const Emit& emit) {
+  if (mask & 1u) emit(0, SlabTapDot<Sh, 0>(xp, dy));
+  if (mask & 2u) emit(1, SlabTapDot<Sh, 1>(xp, dy));
+  if (mask & 4u) emit(2, SlabTapDot<Sh, 2>(xp, dy));
+  if (mask & 8u) emit(3, SlabTapDot<Sh, 3>(xp, dy));
+  if (mask & 16u) emit(4, SlabTapDot<Sh, 4>(xp, dy));
+  if (mask & 32u) emit(5, SlabTapDot<Sh, 5>(xp, dy));
+  if (mask & 64u) emit(6, SlabTapDot<Sh, 6>(xp, dy));
+  if (mask & 128u) emit(7, SlabTapDot<Sh, 7>(xp, dy));
+  if (mask & 256u) emit(8, SlabTapDot<Sh, 8>(xp, dy));
+}
+
+// Backward filter over one input channel: the records walk as in SlabChannel; emit(slot, position,
+// lane share) for every kept weight of the channel.
+template <class Sh, class LoadRecord, class Emit>
+CT_HOST_DEVICE inline void SlabGradChannel(uint32_t bits, const typename Sh::Patch& xp,
+                                           const typename Sh::Acc (&dy)[kSlabFilters], int& k, SlabRecord& next,
+                                           const LoadRecord& load, const Emit& emit) {
+  CT_UNROLL
+  for (int slot = 0; slot < kSlabFilters; ++slot) {
+    if (!((bits >> slot) & 1u)) continue;
+    const uint32_t mask = next.mask;
+    next = load(++k);
+    SlabKernelGrad<Sh>(mask, xp, dy[slot], [&](int pos, float v) { emit(slot, pos, v); });
   }
 }
 

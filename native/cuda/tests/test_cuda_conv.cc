@@ -15,7 +15,7 @@ using namespace clicktrain::cuda;
 using namespace clicktrain_test;
 
 namespace {
-constexpr int kChecksPerDense = 6, kChecksPerSparse = 8;
+constexpr int kChecksPerDense = 6, kChecksPerSparse = 9;
 
 // CLICKTRAIN_CUDA_TEST_CASES=N runs N random cases of each kind (default 30; fewer under
 // compute-sanitizer, which slows kernels 10-100x).
@@ -84,7 +84,7 @@ int main() {
     }
 #endif
   }
-  int tiled_runs = 0, tiled_bwf_runs = 0, slab_runs = 0;
+  int tiled_runs = 0, tiled_bwf_runs = 0, slab_runs = 0, slab_bwf_runs = 0;
   for (int it = 0; it < kSparseCases; ++it) {
     Conv2DParams p = RandomParams();
     if (it % 10 == 9) p = LargeParams(it / 10);
@@ -131,15 +131,18 @@ int main() {
       auto ref = RefBackpropFilter(p, x, dy);
       std::vector<double> masked(ref.size(), 0.0);
       for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref[size_t(di)];
-      for (int general = 0; general < 2; ++general) {
-        setenv("CLICKTRAIN_CUDA_SPARSE_TILED", general ? "0" : "1", 1);
+      for (int mode = 0; mode < 3; ++mode) {  // as above: default, slab off, tiled off
+        setenv("CLICKTRAIN_CUDA_SPARSE_SLAB", mode == 1 ? "0" : "1", 1);
+        setenv("CLICKTRAIN_CUDA_SPARSE_TILED", mode == 2 ? "0" : "1", 1);
         dw = Poisoned(size_t(p.FilterSize()));
         CudaSparseConv2DBackpropFilter(p, x.data(), dy.data(), l, dw.data(), &t);
         tiled_bwf_runs += t.path == "sparse-tiled";
+        slab_bwf_runs += t.path == "sparse-slab";
         r.CheckClose(MaxRelError(dw, masked), 1e-5,
                      "sparse backprop-filter (" + t.path + "; kept positions, zeros elsewhere)" + tag);
       }
       unsetenv("CLICKTRAIN_CUDA_SPARSE_TILED");
+      unsetenv("CLICKTRAIN_CUDA_SPARSE_SLAB");
     } catch (const std::exception& e) {
       r.Check(false, std::string("sparse threw: ") + e.what() + tag);
     }
@@ -147,6 +150,7 @@ int main() {
   std::printf("sparse forward cases on the tiled stride-1 kernel: %d of %d\n", tiled_runs, kSparseCases);
   std::printf("sparse backprop-filter cases on the tiled kernel: %d of %d\n", tiled_bwf_runs, kSparseCases);
   std::printf("sparse forward cases on the slab kernels: %d of %d\n", slab_runs, kSparseCases);
-  r.Check(tiled_runs > 0 && tiled_bwf_runs > 0 && slab_runs > 0, "the tiled and slab sparse kernels ran");
+  std::printf("sparse backprop-filter cases on the slab kernel: %d of %d\n", slab_bwf_runs, kSparseCases);
+  r.Check(tiled_runs > 0 && tiled_bwf_runs > 0 && slab_runs > 0 && slab_bwf_runs > 0, "the tiled and slab sparse kernels ran");
   return r.Finish();
 }

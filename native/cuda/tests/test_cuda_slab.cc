@@ -42,9 +42,12 @@ float At(const Geo& g, const std::vector<float>& x, int b, int ih, int iw, int c
 }
 
 // One block of the kernel: stage each chunk, run every lane of every warp over it, write the outputs.
+// With dy (backward filter): the lanes hold dy of their pixels and add their weight-gradient shares
+// into dw instead.
 template <class Sh, bool kHalo>
 void EmulateBlock(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const std::vector<float>& rec,
-                  const std::vector<float>& x, int64_t tile, int sblock, int split, std::vector<float>* y) {
+                  const std::vector<float>& x, int64_t tile, int sblock, int split, std::vector<float>* y,
+                  const std::vector<float>* dy = nullptr) {
   const WarpTile& T = P.wtile;
   int b0 = 0, oh0 = 0, ow0 = 0;
   if (kHalo) {
@@ -62,6 +65,26 @@ void EmulateBlock(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const 
   auto lane_acc = [&](int wp, int lane) {
     return reinterpret_cast<typename Sh::Acc(*)[kSlabFilters]>(acc.data() + (size_t(wp) * 32 + lane) * kSlabFilters * kAcc);
   };
+  // The output pixel of a lane's element (b, i, j); false outside the output.
+  auto pixel = [&](int lane, int b, int i, int j, int* bb, int* oh, int* ow) {
+    *bb = kHalo ? b0 + T.LaneB(lane) : b0 + lane * Sh::LB + b;
+    *oh = kHalo ? oh0 + 2 * T.LaneH(lane) + i : i;
+    *ow = kHalo ? ow0 + T.LaneW(lane) * Sh::OW + j : j;
+    return *bb < g.n && *oh < g.oh && *ow < g.ow;
+  };
+  if (dy) {  // backward filter: acc holds the lanes' dy
+    for (int wp = 0; wp < P.warps; ++wp)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int sl = 0; sl < kSlabFilters; ++sl)
+          for (int b = 0; b < Sh::LB; ++b)
+            for (int i = 0; i < Sh::OH; ++i)
+              for (int j = 0; j < Sh::OW; ++j) {
+                int bb, oh, ow;
+                const int oc = (sblock * P.warps + wp) * kSlabFilters + sl;
+                (*lane_acc(wp, lane))[sl][b][i][j] =
+                    pixel(lane, b, i, j, &bb, &oh, &ow) && oc < g.oc ? (*dy)[((size_t(bb) * g.oh + oh) * g.ow + ow) * g.oc + oc] : 0.f;
+              }
+  }
   std::vector<int> k(size_t(P.warps));
   for (int wp = 0; wp < P.warps; ++wp) {
     const int slab = sblock * P.warps + wp;
@@ -108,12 +131,20 @@ void EmulateBlock(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const 
                                       : xc[lane * kSlabWholeLaneStride + (b * Sh::PR + r) * Sh::PC + col];
           kw = k[size_t(wp)];  // every lane walks the same records
           SlabRecord next = load(kw);
-          SlabChannel<Sh>(bits, xp, kw, next, load, *lane_acc(wp, lane));
+          if (dy) {
+            const int c = cbase + cl;
+            SlabGradChannel<Sh>(bits, xp, *lane_acc(wp, lane), kw, next, load, [&](int slot, int pos, float v) {
+              (*y)[(size_t(pos) * g.c + c) * g.oc + slab * kSlabFilters + slot] += v;
+            });
+          } else {
+            SlabChannel<Sh>(bits, xp, kw, next, load, *lane_acc(wp, lane));
+          }
         }
         k[size_t(wp)] = kw;
       }
     }
   }
+  if (dy) return;
   for (int wp = 0; wp < P.warps; ++wp) {
     const int slab = sblock * P.warps + wp;
     if (slab >= s.num_slabs) continue;
@@ -121,10 +152,8 @@ void EmulateBlock(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const 
       for (int b = 0; b < Sh::LB; ++b)
         for (int i = 0; i < Sh::OH; ++i)
           for (int j = 0; j < Sh::OW; ++j) {
-            const int bb = kHalo ? b0 + T.LaneB(lane) : b0 + lane * Sh::LB + b;
-            const int oh = kHalo ? oh0 + 2 * T.LaneH(lane) + i : i;
-            const int ow = kHalo ? ow0 + T.LaneW(lane) * Sh::OW + j : j;
-            if (bb >= g.n || oh >= g.oh || ow >= g.ow) continue;
+            int bb, oh, ow;
+            if (!pixel(lane, b, i, j, &bb, &oh, &ow)) continue;
             for (int sl = 0; sl < kSlabFilters; ++sl) {
               const int oc = slab * kSlabFilters + sl;
               if (oc >= g.oc) break;
@@ -136,16 +165,18 @@ void EmulateBlock(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const 
   }
 }
 
+// The whole grid; with dy, the backward filter (dense HWIO gradient, zeros where nothing is kept).
 std::vector<float> EmulateSlab(const Geo& g, const SlabPlan& P, const SlabSchedule& s, const std::vector<float>& rec,
-                               const std::vector<float>& x) {
-  std::vector<float> y(size_t(g.n) * g.oh * g.ow * g.oc,
-                       P.splits > 1 ? 0.f : std::numeric_limits<float>::quiet_NaN());
+                               const std::vector<float>& x, const std::vector<float>* dy = nullptr) {
+  std::vector<float> y(dy ? size_t(9) * g.c * g.oc : size_t(g.n) * g.oh * g.ow * g.oc,
+                       dy || P.splits > 1 ? 0.f : std::numeric_limits<float>::quiet_NaN());
   for (int64_t t = 0; t < P.tiles; ++t)
     for (int sb = 0; sb < P.slab_blocks; ++sb)
       for (int z = 0; z < P.splits; ++z) {
-        if (P.kind == SlabKind::kHalo) EmulateBlock<SlabHaloShape, true>(g, P, s, rec, x, t, sb, z, &y);
-        else if (P.kind == SlabKind::kWhole4) EmulateBlock<SlabWhole4Shape, false>(g, P, s, rec, x, t, sb, z, &y);
-        else EmulateBlock<SlabWhole2Shape, false>(g, P, s, rec, x, t, sb, z, &y);
+        if (P.kind == SlabKind::kHalo) EmulateBlock<SlabHaloShape, true>(g, P, s, rec, x, t, sb, z, &y, dy);
+        else if (P.kind == SlabKind::kHalo4) EmulateBlock<SlabHalo4Shape, true>(g, P, s, rec, x, t, sb, z, &y, dy);
+        else if (P.kind == SlabKind::kWhole4) EmulateBlock<SlabWhole4Shape, false>(g, P, s, rec, x, t, sb, z, &y, dy);
+        else EmulateBlock<SlabWhole2Shape, false>(g, P, s, rec, x, t, sb, z, &y, dy);
       }
   return y;
 }
@@ -157,7 +188,7 @@ Conv2DParams RandomSlabParams(SlabKind kind) {
   p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
   p.in_c = RandInt(0, 2) == 0 ? RandInt(1, 9) : RandInt(10, 75);
   p.out_c = RandInt(0, 2) == 0 ? RandInt(1, 12) : RandInt(13, 70);
-  if (kind == SlabKind::kHalo) {
+  if (kind == SlabKind::kHalo4) {
     p.batch = RandInt(1, 3);
     p.pad_top = RandInt(0, 1); p.pad_left = RandInt(0, 1);
     const int pb = RandInt(0, 2), pr = RandInt(0, 2);
@@ -178,8 +209,8 @@ Conv2DParams RandomSlabParams(SlabKind kind) {
 
 int main() {
   Runner r;
-  const SlabKind kinds[] = {SlabKind::kHalo, SlabKind::kWhole4, SlabKind::kWhole2};
-  int split_cases = 0, whole_cases = 0, small_chunks = 0;
+  const SlabKind kinds[] = {SlabKind::kHalo4, SlabKind::kWhole4, SlabKind::kWhole2};
+  int split_cases = 0, whole_cases = 0, small_chunks = 0, halo8_cases = 0;
   for (int it = 0; it < 60; ++it) {
     const SlabKind want = kinds[it % 3];
     const Conv2DParams p = RandomSlabParams(want);
@@ -202,31 +233,53 @@ int main() {
     const int smem = RandInt(0, 3) == 0 ? 6000 : kTiledSmemFloats;
     tag += " smem=" + std::to_string(smem);
     const SlabSchedule fs = BuildSlabSchedule(l.out_c, l.in_c, l.filter_order, ForwardKernelRefs(l));
-    const SlabPlan fp = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, fs, num_sms, smem, 2 * smem, warps);
+    // half the time a forced kind: kHalo (2 x 8 lanes) on wide maps, kHalo4 on 4x4 maps
+    const SlabKind force = !RandInt(0, 1) ? SlabKind::kNone
+                           : g.ow >= 8    ? SlabKind::kHalo
+                           : g.ow >= 4    ? SlabKind::kHalo4
+                                          : SlabKind::kNone;
+    if (force != SlabKind::kNone) tag += " forced kind " + std::to_string(int(force));
+    const SlabPlan fp = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, fs, num_sms, smem, 2 * smem, warps, 1, force);
+    if (force != SlabKind::kNone) {
+      r.Check(fp.kind == force || (fp.kind == SlabKind::kNone && smem < kTiledSmemFloats), "plan takes the forced kind" + tag);
+      if (fp.kind != force) continue;
+    } else
     r.Check(fp.kind == want || (fp.kind == SlabKind::kNone && smem < kTiledSmemFloats), "plan picks the expected slab kind" + tag);
-    if (fp.kind != want) continue;
+    if (fp.kind != want && force == SlabKind::kNone) continue;
+    halo8_cases += fp.kind == SlabKind::kHalo;
     r.Check(fp.chunk >= 1 && fp.chunk <= 32 && fp.SmemFloats() <= smem && fp.split_channels % fp.chunk == 0 &&
                 int64_t(fp.splits - 1) * fp.split_channels < g.c,
             "plan within shared memory, splits cover the channels" + tag);
     split_cases += fp.splits > 1;
-    whole_cases += fp.kind != SlabKind::kHalo;
+    whole_cases += fp.kind == SlabKind::kWhole4 || fp.kind == SlabKind::kWhole2;
     small_chunks += fp.chunk < std::min(g.c, 16);
     r.Check(fs.NumRecords() == int64_t(l.kernel_ic.size()), "one record per kept kernel" + tag);
     const auto x = RandomVector(size_t(p.InputSize()));
-    const auto y = EmulateSlab(g, fp, fs, GatherSlabRecords(l.values, fs), x);
+    const std::vector<float> frec = GatherSlabRecords(l.values, fs);
+    const auto y = EmulateSlab(g, fp, fs, frec, x);
     r.CheckClose(MaxRelError(y, RefForward(p, x, w)), 1e-5, "slab forward emulation" + tag);
+    // backward filter on the forward's schedule and plan: the kept positions' gradient, zeros elsewhere
+    {
+      const auto gy = RandomVector(size_t(p.OutputSize()));
+      const auto ref = RefBackpropFilter(p, x, gy);
+      std::vector<double> masked(ref.size(), 0.0);
+      for (int32_t di : l.value_dense_index) masked[size_t(di)] = ref[size_t(di)];
+      r.CheckClose(MaxRelError(EmulateSlab(g, fp, fs, frec, x, &gy), masked), 1e-5, "slab backprop-filter emulation" + tag);
+    }
     // backward data: forward of dy over the transposed geometry with the rotated transposed layout
     const Geo t{g.n, g.oh, g.ow, g.oc, g.h, g.w, g.c, 2 - g.pt, 2 - g.pl};
     std::vector<int32_t> order;
     const std::vector<KernelRef> brefs = BackwardDataKernelRefs(l, &order);
     const SlabSchedule bs = BuildSlabSchedule(l.in_c, l.out_c, order, brefs);
-    const SlabPlan bp = PlanSlab(t.n, t.h, t.w, t.c, t.oh, t.ow, t.oc, t.pt, t.pl, bs, num_sms, smem, 2 * smem, warps);
+    const SlabPlan bp = PlanSlab(t.n, t.h, t.w, t.c, t.oh, t.ow, t.oc, t.pt, t.pl, bs, num_sms, smem, 2 * smem, warps, 1,
+                                 t.ow >= 4 ? force : SlabKind::kNone);
     if (bp.kind == SlabKind::kNone) continue;  // e.g. a valid-padded input narrower than 8
     const auto dy = RandomVector(size_t(p.OutputSize()));
     const auto dx = EmulateSlab(t, bp, bs, GatherSlabRecords(l.values, bs), dy);
     r.CheckClose(MaxRelError(dx, RefBackpropInput(p, dy, w)), 1e-5, "slab backprop-input emulation" + tag);
   }
-  r.Check(split_cases > 0 && whole_cases > 0 && small_chunks > 0, "split, whole-image and shrunk-chunk plans were exercised");
+  r.Check(split_cases > 0 && whole_cases > 0 && small_chunks > 0 && halo8_cases > 0,
+          "split, whole-image, 2 x 8 halo and shrunk-chunk plans were exercised");
   // Bad schedules are refused.
   {
     const PatternLayout l = HandLayout(RandomMasks(5, 9, 1.0, 3, 4), 5, 9);
@@ -240,6 +293,7 @@ int main() {
     r.Check(PlanSlab(2, 8, 8, 9, 8, 8, 5, 1, 1, BuildSlabSchedule(9, 5, l.filter_order, ForwardKernelRefs(l)), 132,
                      kTiledSmemFloats, 2 * kTiledSmemFloats).kind == SlabKind::kNone, "a schedule of other channel counts gets no plan");
   }
-  std::printf("slab cases with split channels: %d, whole-image: %d, shrunk chunk: %d\n", split_cases, whole_cases, small_chunks);
+  std::printf("slab cases with split channels: %d, whole-image: %d, 2 x 8 halo: %d, shrunk chunk: %d\n", split_cases,
+              whole_cases, halo8_cases, small_chunks);
   return r.Finish();
 }
