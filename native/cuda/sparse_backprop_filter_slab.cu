@@ -68,17 +68,9 @@ SparseBackpropFilterSlabKernel(ConvGeom g, SlabPlan P, int num_slabs, const uint
 template <class Sh, bool kHalo>
 void LaunchBwdSlab(const ConvGeom& g, const SlabPlan& P, const DeviceSlabSchedule& s, const float* x, const float* dy,
                    float* dw, cudaStream_t stream) {
-  static size_t attr_bytes = 0;  // callers serialise (cuda_conv.cu's mutex; the bench is one thread)
-  const size_t smem = sizeof(float) * size_t(P.SmemFloats());
-  if (smem > attr_bytes) {
-    CheckCuda(cudaFuncSetAttribute(SparseBackpropFilterSlabKernel<Sh, kHalo>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-              "sparse slab backward-filter smem attribute");
-    attr_bytes = smem;
-  }
-  const dim3 grid(unsigned(P.tiles), unsigned(P.slab_blocks), unsigned(P.splits));
-  SparseBackpropFilterSlabKernel<Sh, kHalo><<<grid, 32 * P.warps, smem, stream>>>(g, P, s.num_slabs, s.bits, s.rec_start,
-                                                                                 s.records, x, dy, dw);
+  static size_t attr_bytes = 0;
+  LaunchSlabGrid(SparseBackpropFilterSlabKernel<Sh, kHalo>, &attr_bytes, P, stream, g, P, s.num_slabs, s.bits,
+                 s.rec_start, s.records, x, dy, dw);
 }
 
 }  // namespace

@@ -91,17 +91,9 @@ SparseForwardSlabKernel(ConvGeom g, SlabPlan P, int num_slabs, const uint32_t* _
 template <class Sh, bool kHalo>
 void LaunchSlab(const ConvGeom& g, const SlabPlan& P, const DeviceSlabSchedule& s, const float* x, float* y,
                 cudaStream_t stream) {
-  static size_t attr_bytes = 0;  // callers serialise (cuda_conv.cu's mutex; the bench is one thread)
-  const size_t smem = sizeof(float) * size_t(P.SmemFloats());
-  if (smem > attr_bytes) {
-    CheckCuda(cudaFuncSetAttribute(SparseForwardSlabKernel<Sh, kHalo>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   int(smem)),
-              "sparse slab forward smem attribute");
-    attr_bytes = smem;
-  }
-  const dim3 grid(unsigned(P.tiles), unsigned(P.slab_blocks), unsigned(P.splits));
-  SparseForwardSlabKernel<Sh, kHalo><<<grid, 32 * P.warps, smem, stream>>>(g, P, s.num_slabs, s.bits, s.rec_start,
-                                                                             s.records, x, y);
+  static size_t attr_bytes = 0;
+  LaunchSlabGrid(SparseForwardSlabKernel<Sh, kHalo>, &attr_bytes, P, stream, g, P, s.num_slabs, s.bits, s.rec_start,
+                 s.records, x, y);
 }
 
 }  // namespace

@@ -124,6 +124,20 @@ __device__ __forceinline__ void LoadSlabPatch(const float* xc, const SlabBlock<S
   }
 }
 
+// Launches a slab kernel instance on plan P's grid, raising its shared-memory limit when needed
+// (callers serialise: cuda_conv.cu's mutex; the bench is one thread).
+template <class Kernel, class... Args>
+void LaunchSlabGrid(Kernel kernel, size_t* attr_bytes, const SlabPlan& P, cudaStream_t stream, Args... args) {
+  const size_t smem = sizeof(float) * size_t(P.SmemFloats());
+  if (smem > *attr_bytes) {
+    CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+              "sparse slab kernel shared-memory attribute");
+    *attr_bytes = smem;
+  }
+  const dim3 grid(unsigned(P.tiles), unsigned(P.slab_blocks), unsigned(P.splits));
+  kernel<<<grid, 32 * P.warps, smem, stream>>>(args...);
+}
+
 // Registers: kHalo4 lanes fit in 128, so two 8-warp blocks share an SM.
 template <class Sh, bool kHalo>
 constexpr int SlabMinBlocks() { return kHalo && Sh::OW == 4 ? 2 : 1; }
