@@ -351,22 +351,35 @@ bool SlabApplies(const ConvGeom& g) {
   return SlabAllowed() && SparseForwardTiledApplies(g) && SlabKindFor(g.h, g.w, g.oh, g.ow, g.pt, g.pl) != SlabKind::kNone;
 }
 
+// The slab schedule (cached), plan and current records of a layout for geometry g; plan.kind is kNone
+// when the slab kernels do not fit (then nothing is gathered).
+struct SlabCall {
+  CachedSchedule* c;
+  SlabPlan plan;
+  std::vector<float> records;
+};
+SlabCall PrepareSlab(const ConvGeom& g, const PatternLayout& layout, SchedKind kind) {
+  State& s = St();
+  SlabCall call{GetSchedule(layout, kind, 0), SlabPlan(), {}};
+  call.plan = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, call.c->host_slab, s.num_sms, s.smem_floats,
+                       s.smem_sm_floats);
+  if (call.plan.kind != SlabKind::kNone) call.records = GatherSlabRecords(layout.values, call.c->host_slab);
+  return call;
+}
+
 // Forward (or backward-data through the transposed geometry) on the slab kernel: records gathered on
 // the host, uploaded with the input, one kernel. False (nothing run) when the plan does not fit.
 bool RunSlab(const ConvGeom& g, const PatternLayout& layout, SchedKind kind, const float* in, size_t in_bytes,
              float* out, size_t out_bytes, CudaTiming* timing) {
+  const SlabCall sc = PrepareSlab(g, layout, kind);
+  if (sc.plan.kind == SlabKind::kNone) return false;
   State& s = St();
-  CachedSchedule* c = GetSchedule(layout, kind, 0);
-  const SlabPlan plan = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, c->host_slab, s.num_sms, s.smem_floats,
-                                 s.smem_sm_floats);
-  if (plan.kind == SlabKind::kNone) return false;
-  const std::vector<float> recs = GatherSlabRecords(layout.values, c->host_slab);
   float* din = F(s.in0.Get(in_bytes + 4)); float* dout = F(s.out.Get(out_bytes + 4));
   Call call(timing);
   call.H2D(din, in, in_bytes);
-  call.H2D(c->slab.records, recs.data(), recs.size() * sizeof(float));
+  call.H2D(sc.c->slab.records, sc.records.data(), sc.records.size() * sizeof(float));
   call.KernelsBegin();
-  LaunchSparseForwardSlab(g, plan, c->slab, din, dout, s.stream);
+  LaunchSparseForwardSlab(g, sc.plan, sc.c->slab, din, dout, s.stream);
   call.KernelsEnd();
   call.D2H(out, dout, out_bytes);
   if (timing) timing->path = "sparse-slab";
@@ -376,19 +389,16 @@ bool RunSlab(const ConvGeom& g, const PatternLayout& layout, SchedKind kind, con
 // Backward-filter on the slab kernel with the forward's schedule and plan (records carry the masks).
 bool RunSlabBackpropFilter(const ConvGeom& g, const PatternLayout& layout, const float* x, size_t x_bytes,
                            const float* dy, size_t dy_bytes, float* dfilter, size_t w_bytes, CudaTiming* timing) {
+  const SlabCall sc = PrepareSlab(g, layout, SchedKind::kForwardSlab);
+  if (sc.plan.kind == SlabKind::kNone) return false;
   State& s = St();
-  CachedSchedule* c = GetSchedule(layout, SchedKind::kForwardSlab, 0);
-  const SlabPlan plan = PlanSlab(g.n, g.h, g.w, g.c, g.oh, g.ow, g.oc, g.pt, g.pl, c->host_slab, s.num_sms, s.smem_floats,
-                                 s.smem_sm_floats);
-  if (plan.kind == SlabKind::kNone) return false;
-  const std::vector<float> recs = GatherSlabRecords(layout.values, c->host_slab);
   float* dxp = F(s.in0.Get(x_bytes + 4)); float* ddy = F(s.in1.Get(dy_bytes + 4)); float* dw = F(s.out.Get(w_bytes + 4));
   Call call(timing);
   call.H2D(dxp, x, x_bytes);
   call.H2D(ddy, dy, dy_bytes);
-  call.H2D(c->slab.records, recs.data(), recs.size() * sizeof(float));
+  call.H2D(sc.c->slab.records, sc.records.data(), sc.records.size() * sizeof(float));
   call.KernelsBegin();
-  LaunchSparseBackpropFilterSlab(g, plan, c->slab, dxp, ddy, dw, s.stream);
+  LaunchSparseBackpropFilterSlab(g, sc.plan, sc.c->slab, dxp, ddy, dw, s.stream);
   call.KernelsEnd();
   call.D2H(dfilter, dw, w_bytes);
   if (timing) timing->path = "sparse-slab";

@@ -118,9 +118,9 @@ SlabPlan PlanSlab(int64_t n, int64_t h, int64_t w, int64_t c, int64_t oh, int64_
     p.tiles = p.wtile.NumTiles();
     chunk = TiledChannelChunk(p.wtile, int(std::min<int64_t>(c, 1 << 20)), smem_block_floats);
   } else {
-    p.images_per_lane = p.kind == SlabKind::kWhole4 ? 1 : 4;
+    const int images_per_lane = p.kind == SlabKind::kWhole4 ? 1 : 4;  // the lane shapes' LB
     p.chan_stride = 32 * kSlabWholeLaneStride + 4;  // == 4 mod 32: staging stores (one channel per lane) 4-way, not 32-way
-    p.tiles = CeilDiv(n, 32 * p.images_per_lane);
+    p.tiles = CeilDiv(n, 32 * images_per_lane);
     chunk = int(std::min<int64_t>(c, 32));
   }
   // Warps (8, or 4 so that two blocks share an SM) and channel splits: the pair with the least

@@ -64,7 +64,6 @@ inline int SlabBlocksPerSm(SlabKind kind) { return kind == SlabKind::kHalo4 ? 2 
 struct SlabPlan {
   SlabKind kind = SlabKind::kNone;
   WarpTile wtile;           // kHalo
-  int images_per_lane = 1;  // kWhole*
   int chan_stride = 0;      // staged floats per channel
   int64_t tiles = 0;        // pixel tiles
   int warps = kSlabWarps;   // slabs (warps) per block
