@@ -29,22 +29,42 @@ Shape ArgRowsChannels(const Napi::CallbackInfo& info) {
   return s;
 }
 
-// batchNormTraining(rows, channels, x, scale|null, offset|null, epsilon, y, mean, variance)
+// batchNormTraining(rows, channels, x, scale|null, offset|null, epsilon, y|null, mean, variance)
+// y null: the statistics only (batchNormTrainingApply computes y from them later).
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   const float* scale = ArgChannelParam(info, 3, "scale", s.channels);
   const float* offset = ArgChannelParam(info, 4, "offset", s.channels);
   const float epsilon = static_cast<float>(ArgNumber(info, 5, "epsilon"));
-  auto y = ArgSizedFloat32(info, 6, "y", s.total);
+  float* y = nullptr;
+  if (!info[6].IsNull()) y = ArgSizedFloat32(info, 6, "y", s.total).Data();
   auto mean = ArgSizedFloat32(info, 7, "mean", s.channels);
   auto variance = ArgSizedFloat32(info, 8, "variance", s.channels);
-  clicktrain::BatchNormTrainingForward(s.rows, s.channels, x.Data(), scale, offset, epsilon, y.Data(),
+  clicktrain::BatchNormTrainingForward(s.rows, s.channels, x.Data(), scale, offset, epsilon, y,
                                        mean.Data(), variance.Data());
   return info.Env().Undefined();
 }
 
-// batchNormTrainingGrad(rows, channels, x, dy, mean, variance, scale|null, epsilon, dx, dscale, doffset)
+// batchNormTrainingApply(rows, channels, x, mean, variance, scale|null, offset|null, epsilon, relu, y)
+Napi::Value Apply(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  auto mean = ArgSizedFloat32(info, 3, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 4, "variance", s.channels);
+  const float* scale = ArgChannelParam(info, 5, "scale", s.channels);
+  const float* offset = ArgChannelParam(info, 6, "offset", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  const bool relu = ArgBool(info, 8, "relu");
+  auto y = ArgSizedFloat32(info, 9, "y", s.total);
+  clicktrain::BatchNormTrainingApply(s.rows, s.channels, x.Data(), mean.Data(), variance.Data(), scale,
+                                     offset, epsilon, relu, y.Data());
+  return info.Env().Undefined();
+}
+
+// batchNormTrainingGrad(rows, channels, x, dy, mean, variance, scale|null, epsilon, dx, dscale, doffset,
+//                       followsRelu, reluOffset|null) - followsRelu: dy is the gradient at relu(y),
+// reluOffset the forward's offset (dense/batch_norm.h: BatchNormFollowingRelu).
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
@@ -56,15 +76,19 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   auto dx = ArgSizedFloat32(info, 8, "dx", s.total);
   auto dscale = ArgSizedFloat32(info, 9, "dscale", s.channels);
   auto doffset = ArgSizedFloat32(info, 10, "doffset", s.channels);
+  clicktrain::BatchNormFollowingRelu relu;
+  const bool follows_relu = ArgBool(info, 11, "followsRelu");
+  if (follows_relu) relu.offset = ArgChannelParam(info, 12, "reluOffset", s.channels);
   clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), mean.Data(),
                                         variance.Data(), scale, epsilon, dx.Data(), dscale.Data(),
-                                        doffset.Data());
+                                        doffset.Data(), follows_relu ? &relu : nullptr);
   return info.Env().Undefined();
 }
 
 }  // namespace
 
 CLICKTRAIN_EXPORT("batchNormTraining", Forward);
+CLICKTRAIN_EXPORT("batchNormTrainingApply", Apply);
 CLICKTRAIN_EXPORT("batchNormTrainingGrad", Backward);
 
 }  // namespace clicktrain_binding

@@ -1,11 +1,13 @@
 /**
  * Deferred outputs (ClickTrainBackend.deferOutput): values computed on first read, once, by any
  * reader (data/dataSync, cpu and native kernels, views, a move to another backend), and never
- * when the tensor is disposed unread.
+ * when the tensor is disposed unread; the dense Conv2DBackpropInput as one (its inputs pinned).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import '../src';
 import {ClickTrainBackend} from '../src/backend/backend';
+import {addon} from '../src/native/addon';
 
 function backend(): ClickTrainBackend {
   return tf.backend() as ClickTrainBackend;
@@ -85,4 +87,56 @@ test('moved to another backend with its values', async () => {
     warn.mockRestore();
   }
   t.dispose();
+});
+
+describe('dense Conv2DBackpropInput is deferred', () => {
+  const addonCalls = () => {
+    const a = addon() as unknown as {conv2dBackpropInput: (...args: unknown[]) => unknown};
+    const original = a.conv2dBackpropInput;
+    const calls = {n: 0};
+    a.conv2dBackpropInput = (...args) => {
+      calls.n++;
+      return original(...args);
+    };
+    return {calls, restore: () => { a.conv2dBackpropInput = original; }};
+  };
+
+  test('a first conv\'s input gradient is never computed in a training step', async () => {
+    const input = tfl.input({shape: [8, 8, 3]});
+    const c1 = tfl.layers.conv2d({filters: 8, kernelSize: 3, padding: 'same'}).apply(input) as tfl.SymbolicTensor;
+    const c2 = tfl.layers.conv2d({filters: 4, kernelSize: 3, padding: 'same'}).apply(c1) as tfl.SymbolicTensor;
+    const model = tfl.model({inputs: input, outputs: c2});
+    model.compile({optimizer: 'sgd', loss: 'meanSquaredError'});
+    const x = tf.randomNormal([2, 8, 8, 3]), y = tf.randomNormal([2, 8, 8, 4]);
+    const {calls, restore} = addonCalls();
+    try {
+      await model.trainOnBatch(x, y);
+    } finally {
+      restore();
+    }
+    expect(calls.n).toBe(1);  // the second conv's dx (the first conv's dy); not the first conv's
+    model.dispose();
+    tf.dispose([x, y]);
+  });
+
+  test('correct when read after dy and the filter were freed and their buffers offered for reuse', () => {
+    const [n, h, w, ci, co] = [2, 9, 7, 5, 48];  // dy of 6048 floats: a pooled buffer
+    const x = tf.randomNormal([n, h, w, ci]);
+    const dyBase = tf.randomNormal([n, h, w, co]), filterBase = tf.randomNormal([3, 3, ci, co]);
+    const dy = tf.mul(dyBase, 1), filter = tf.mul(filterBase, 1);  // native outputs, never read out
+    const dx = tf.engine().runKernel('Conv2DBackpropInput', {dy, filter},
+                                     {inputShape: [n, h, w, ci], strides: 1, pad: 'same', dataFormat: 'NHWC',
+                                      dimRoundingMode: undefined}) as tf.Tensor;
+    expect(backend().isDeferred(dx.dataId)).toBe(true);
+    tf.dispose([dy, filter]);
+    const reuse = [tf.mul(dyBase, 2), tf.mul(filterBase, 3), tf.mul(dyBase, 4)];  // same sizes
+    // dx = d/dx of sum(conv(x, filter) * dyBase), by autodiff on fresh copies.
+    const want = tf.grad((xx: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(xx, filterBase as tf.Tensor4D, 1, 'same'), dyBase)))(
+        x as tf.Tensor4D);
+    const got = dx.dataSync(), ref = want.dataSync();
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]));
+    expect(worst).toBeLessThan(1e-4);
+    tf.dispose([x, dyBase, filterBase, dx, want, ...reuse]);
+  });
 });

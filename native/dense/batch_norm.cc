@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/float4.h"
 #include "common/thread_pool.h"
+#include "dense/batch_norm_kernels.h"
 
 namespace clicktrain {
 namespace {
@@ -15,15 +18,37 @@ float Param(const float* v, int64_t len, int64_t c, float dflt) {
   return len == 1 ? v[0] : v[c];
 }
 
-// Per-channel sums over the rows of a = f(row values) and b, in double: contiguous row ranges,
-// one partial per range, combined in a fixed order (deterministic). Float accumulators per block
-// of rows keep the inner loop vectorised (4 channels at a time as vector types: the plain loop
-// stayed scalar); the block sums go to double so long reductions stay accurate. row(ri, c0, sa, sb)
-// adds channels [c0, c0+4) of row ri to sa/sb as Float4 (c0 = -1: the scalar tail, all channels
-// from `tail`).
-template <typename Row4, typename RowTail>
-void ChannelSums(int64_t rows, int64_t channels, Row4 row4, RowTail row_tail, double* sum_a,
-                 double* sum_b) {
+// tfjs's y = offset + (x - mean) * scale / sqrt(var + eps) as add + (x - mean) * mul per channel
+// (the factor hoisted). BatchNormInference, the training forward and the relu-folded gradient all
+// compute y from these arrays with the same kernel arithmetic, so they agree to the bit.
+struct BatchNormAffine {
+  std::vector<float> sub, mul, add;
+  BatchNormAffine(const BatchNormArgs& a, int64_t channels)
+      : sub(static_cast<size_t>(channels)), mul(static_cast<size_t>(channels)),
+        add(static_cast<size_t>(channels)) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const float mean = Param(a.mean, a.mean_len, c, 0.f);
+      const float var = Param(a.variance, a.variance_len, c, 1.f);
+      const float scale = Param(a.scale, a.scale_len, c, 1.f);
+      const float offset = Param(a.offset, a.offset_len, c, 0.f);
+      mul[c] = static_cast<float>(static_cast<double>(scale) / std::sqrt(static_cast<double>(var) + a.epsilon));
+      add[c] = offset;
+      sub[c] = mean;
+    }
+  }
+  batch_norm_kernels::Affine Kernel() const { return {mul.data(), add.data()}; }
+};
+
+const batch_norm_kernels::Kernels& Kernels() {
+  return ActiveIsa() == Isa::kGeneric ? batch_norm_kernels::GenericKernels() : batch_norm_kernels::Avx2Kernels();
+}
+
+// Per-channel sums over the rows of two row functions, in double: contiguous row ranges, one
+// partial per range, combined in a fixed order (deterministic). block(r0, n, fa, fb) adds rows
+// [r0, r0 + n) to the float accumulators fa/fb (zeroed per block of 64 rows, so the float sums stay
+// short); the block sums go to double so long reductions stay accurate.
+template <typename Block>
+void ChannelSums(int64_t rows, int64_t channels, Block block, double* sum_a, double* sum_b) {
   const size_t C = static_cast<size_t>(channels);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / channels);
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), rows / grain));
@@ -37,12 +62,7 @@ void ChannelSums(int64_t rows, int64_t channels, Row4 row4, RowTail row_tail, do
     for (int64_t r0 = b; r0 < e; r0 += kBlock) {
       std::fill(fa.begin(), fa.end(), 0.f);
       std::fill(fb.begin(), fb.end(), 0.f);
-      const int64_t r1 = std::min(e, r0 + kBlock);
-      for (int64_t row = r0; row < r1; ++row) {
-        int64_t c = 0;
-        for (; c + 4 <= channels; c += 4) row4(row, c, fa.data() + c, fb.data() + c);
-        row_tail(row, c, fa.data(), fb.data());
-      }
+      block(r0, std::min(e, r0 + kBlock) - r0, fa.data(), fb.data());
       for (size_t c = 0; c < C; ++c) {
         pa[c] += fa[c];
         pb[c] += fb[c];
@@ -60,56 +80,72 @@ void ChannelSums(int64_t rows, int64_t channels, Row4 row4, RowTail row_tail, do
   }
 }
 
-// sum(dy) and sum(dy * (x - mean)) per channel; dx = dy * dx_mul too when dx is given.
+// sum(dy) and sum(dy * (x - mean)) per channel. With `relu` set, dy is the gradient at relu(y),
+// y = relu's affine of x: each element takes tfjs's relu gradient on the way in.
 void DyAndDyXSums(int64_t rows, int64_t channels, const float* x, const float* dy, const float* mean,
-                  const float* dx_mul, float* dx, double* sdy, double* sdyx) {
+                  const batch_norm_kernels::Affine* relu, double* sdy, double* sdyx) {
+  const auto& k = Kernels();
   ChannelSums(
       rows, channels,
-      [&](int64_t row, int64_t c, float* sa, float* sb) {
-        const int64_t o = row * channels + c;
-        const Float4 d = Load4(dy + o);
-        Store4(sa, Load4(sa) + d);
-        Store4(sb, Load4(sb) + d * (Load4(x + o) - Load4(mean + c)));
-        if (dx) Store4(dx + o, d * Load4(dx_mul + c));
+      [&](int64_t r0, int64_t n, float* fa, float* fb) {
+        k.grad_sums(x + r0 * channels, dy + r0 * channels, n, channels, mean, relu, fa, fb);
       },
-      [&](int64_t row, int64_t c0, float* sa, float* sb) {
-        for (int64_t c = c0; c < channels; ++c) {
-          const int64_t o = row * channels + c;
-          sa[c] += dy[o];
-          sb[c] += dy[o] * (x[o] - mean[c]);
-          if (dx) dx[o] = dy[o] * dx_mul[c];
+      sdy, sdyx);
+}
+
+// The FusedBatchNorm gradient's sums, with dx = dy * dx_mul written in the same pass.
+void DyAndDyXSumsWithDx(int64_t rows, int64_t channels, const float* x, const float* dy,
+                        const float* mean, const float* dx_mul, float* dx, double* sdy, double* sdyx) {
+  ChannelSums(
+      rows, channels,
+      [&](int64_t r0, int64_t n, float* sa, float* sb) {
+        for (int64_t row = r0; row < r0 + n; ++row) {
+          int64_t c = 0;
+          for (; c + 4 <= channels; c += 4) {
+            const int64_t o = row * channels + c;
+            const Float4 d = Load4(dy + o);
+            Store4(sa + c, Load4(sa + c) + d);
+            Store4(sb + c, Load4(sb + c) + d * (Load4(x + o) - Load4(mean + c)));
+            Store4(dx + o, d * Load4(dx_mul + c));
+          }
+          for (; c < channels; ++c) {
+            const int64_t o = row * channels + c;
+            sa[c] += dy[o];
+            sb[c] += dy[o] * (x[o] - mean[c]);
+            dx[o] = dy[o] * dx_mul[c];
+          }
         }
       },
       sdy, sdyx);
 }
 
+// The forward's parameters as FusedBatchNorm arguments (every array per channel or absent).
+BatchNormArgs TrainingArgs(int64_t channels, const float* mean, const float* variance, const float* scale,
+                           const float* offset, float epsilon) {
+  BatchNormArgs a;
+  a.mean = mean;
+  a.mean_len = channels;
+  a.variance = variance;
+  a.variance_len = channels;
+  a.scale = scale;
+  a.scale_len = scale ? channels : 0;
+  a.offset = offset;
+  a.offset_len = offset ? channels : 0;
+  a.epsilon = epsilon;
+  return a;
+}
+
 }  // namespace
 
 void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, const float* x,
-                        float* y) {
+                        float* y, bool relu) {
   if (rows <= 0 || channels <= 0) return;
-  // tfjs: y = offset + (x - mean) * scale / sqrt(var + eps); the per-channel factor is hoisted.
-  std::vector<float> mul(static_cast<size_t>(channels)), add(static_cast<size_t>(channels)),
-      sub(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    const float mean = Param(a.mean, a.mean_len, c, 0.f);
-    const float var = Param(a.variance, a.variance_len, c, 1.f);
-    const float scale = Param(a.scale, a.scale_len, c, 1.f);
-    const float offset = Param(a.offset, a.offset_len, c, 0.f);
-    mul[c] = static_cast<float>(static_cast<double>(scale) / std::sqrt(static_cast<double>(var) + a.epsilon));
-    add[c] = offset;
-    sub[c] = mean;
-  }
-  const float* m = mul.data();
-  const float* ad = add.data();
-  const float* sb = sub.data();
+  const BatchNormAffine f(a, channels);
+  const batch_norm_kernels::Affine fk = f.Kernel();
+  const auto& k = Kernels();
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels);
   ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = x + r * channels;
-      float* yr = y + r * channels;
-      for (int64_t c = 0; c < channels; ++c) yr[c] = ad[c] + (xr[c] - sb[c]) * m[c];
-    }
+    k.apply(x + r0 * channels, r1 - r0, channels, f.sub.data(), fk, relu, y + r0 * channels);
   });
 }
 
@@ -124,7 +160,7 @@ void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const flo
     r[c] = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
     dx_mul[c] = static_cast<float>(r[c] * (scale ? scale[c] : 1.f));
   }
-  DyAndDyXSums(rows, channels, x, dy, mean, dx_mul.data(), g.dx, sdy.data(), sdyx.data());
+  DyAndDyXSumsWithDx(rows, channels, x, dy, mean, dx_mul.data(), g.dx, sdy.data(), sdyx.data());
   for (size_t c = 0; c < C; ++c) {
     const double s = scale ? scale[c] : 1.0;
     g.dmean[c] = static_cast<float>(-r[c] * s * sdy[c]);
@@ -144,21 +180,11 @@ void BatchNormTrainingForward(int64_t rows, int64_t channels, const float* x, co
   std::vector<float> shift(C, 0.f);
   if (rows > 0) std::copy(x, x + channels, shift.begin());
   const float* sh = shift.data();
+  const auto& k = Kernels();
   std::vector<double> s1(C), s2(C);
   ChannelSums(
       rows, channels,
-      [&](int64_t row, int64_t c, float* sa, float* sb) {
-        const Float4 d = Load4(x + row * channels + c) - Load4(sh + c);
-        Store4(sa, Load4(sa) + d);
-        Store4(sb, Load4(sb) + d * d);
-      },
-      [&](int64_t row, int64_t c0, float* sa, float* sb) {
-        for (int64_t c = c0; c < channels; ++c) {
-          const float d = x[row * channels + c] - sh[c];
-          sa[c] += d;
-          sb[c] += d * d;
-        }
-      },
+      [&](int64_t r0, int64_t n, float* fa, float* fb) { k.stats(x + r0 * channels, n, channels, sh, fa, fb); },
       s1.data(), s2.data());
   const double n = static_cast<double>(rows);  // rows = 0: NaN statistics, as tfjs's mean of nothing
   for (size_t c = 0; c < C; ++c) {
@@ -166,26 +192,33 @@ void BatchNormTrainingForward(int64_t rows, int64_t channels, const float* x, co
     mean[c] = static_cast<float>(sh[c] + d);
     variance[c] = static_cast<float>(std::max(0.0, s2[c] / n - d * d));
   }
-  BatchNormArgs a;
-  a.mean = mean;
-  a.mean_len = channels;
-  a.variance = variance;
-  a.variance_len = channels;
-  a.scale = scale;
-  a.scale_len = scale ? channels : 0;
-  a.offset = offset;
-  a.offset_len = offset ? channels : 0;
-  a.epsilon = epsilon;
-  BatchNormInference(a, rows, channels, x, y);
+  if (y) BatchNormInference(TrainingArgs(channels, mean, variance, scale, offset, epsilon), rows, channels, x, y);
+}
+
+void BatchNormTrainingApply(int64_t rows, int64_t channels, const float* x, const float* mean,
+                            const float* variance, const float* scale, const float* offset,
+                            float epsilon, bool relu, float* y) {
+  if (channels <= 0) return;
+  BatchNormInference(TrainingArgs(channels, mean, variance, scale, offset, epsilon), rows, channels, x, y, relu);
 }
 
 void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
                                const float* mean, const float* variance, const float* scale,
-                               float epsilon, float* dx, float* dscale, float* doffset) {
+                               float epsilon, float* dx, float* dscale, float* doffset,
+                               const BatchNormFollowingRelu* relu) {
   if (channels <= 0) return;
   const size_t C = static_cast<size_t>(channels);
+  // The relu's input y, as the forward computed it (its affine's sub is this mean, to the bit).
+  std::unique_ptr<BatchNormAffine> forward;
+  batch_norm_kernels::Affine relu_affine{};
+  if (relu) {
+    forward = std::make_unique<BatchNormAffine>(
+        TrainingArgs(channels, mean, variance, scale, relu->offset, epsilon), channels);
+    relu_affine = forward->Kernel();
+  }
+  const batch_norm_kernels::Affine* ra = relu ? &relu_affine : nullptr;
   std::vector<double> sdy(C), sdyx(C);
-  DyAndDyXSums(rows, channels, x, dy, mean, nullptr, nullptr, sdy.data(), sdyx.data());
+  DyAndDyXSums(rows, channels, x, dy, mean, ra, sdy.data(), sdyx.data());
   // dx = k_dy * dy + k_x * (x - mean) + k_1 per channel.
   std::vector<float> k_dy(C), k_x(C), k_1(C);
   const double n = static_cast<double>(rows);
@@ -198,19 +231,11 @@ void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, c
     dscale[c] = static_cast<float>(r * sdyx[c]);
     doffset[c] = static_cast<float>(sdy[c]);
   }
-  const float *a = k_dy.data(), *b = k_x.data(), *k = k_1.data();
+  const auto& k = Kernels();
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels);
   ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row) {
-      const float* xr = x + row * channels;
-      const float* dyr = dy + row * channels;
-      float* dxr = dx + row * channels;
-      int64_t c = 0;
-      for (; c + 4 <= channels; c += 4)
-        Store4(dxr + c, Load4(a + c) * Load4(dyr + c) + Load4(b + c) * (Load4(xr + c) - Load4(mean + c)) +
-                            Load4(k + c));
-      for (; c < channels; ++c) dxr[c] = a[c] * dyr[c] + b[c] * (xr[c] - mean[c]) + k[c];
-    }
+    const int64_t o = r0 * channels;
+    k.grad_dx(x + o, dy + o, r1 - r0, channels, mean, k_dy.data(), k_x.data(), k_1.data(), ra, dx + o);
   });
 }
 

@@ -18,8 +18,9 @@ struct BatchNormArgs {
   float epsilon = 1e-3f;
 };
 
+// relu: y = relu(y) as tfjs's Relu (NaN passes), in the same pass.
 void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, const float* x,
-                        float* y);
+                        float* y, bool relu = false);
 
 // Gradients of FusedBatchNorm with respect to each of its inputs, as tfjs defines them (mean and
 // variance are inputs there: their gradients flow on to the moments that produced them). All
@@ -43,15 +44,30 @@ void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const flo
 // chain costs ~25 activation-sized passes per layer and step; this is 3 forward, 5 backward).
 // Forward: per-channel batch mean and biased variance over the rows (accumulated in double around
 // a per-channel shift, so a large mean does not cancel the variance away), then
-// y = (x - mean) * rsqrt(variance + epsilon) * scale + offset. scale/offset may be nullptr.
+// y = (x - mean) * rsqrt(variance + epsilon) * scale + offset. scale/offset may be nullptr;
+// y may be nullptr (statistics only: the caller applies them later with BatchNormTrainingApply).
 void BatchNormTrainingForward(int64_t rows, int64_t channels, const float* x, const float* scale,
                               const float* offset, float epsilon, float* y, float* mean,
                               float* variance);
+// y of BatchNormTrainingForward from its statistics (the same bits), or relu(y) when relu is set:
+// a batch norm followed by a relu then reads x once and writes one activation.
+void BatchNormTrainingApply(int64_t rows, int64_t channels, const float* x, const float* mean,
+                            const float* variance, const float* scale, const float* offset,
+                            float epsilon, bool relu, float* y);
+
+// A relu right after the batch norm, folded into its gradient: dy is then the gradient at
+// relu(y), with y recomputed from x exactly as BatchNormTrainingApply computes it (offset: the
+// forward's offset, nullptr = 0), and each element takes tfjs's relu gradient dy * step(y) first.
+// Saves the relu gradient's pass over three activation-sized arrays.
+struct BatchNormFollowingRelu {
+  const float* offset = nullptr;
+};
 // Backward of the whole op (mean and variance depend on x), with r = rsqrt(variance + epsilon),
 // n = rows: dx = scale * r * (dy - sum(dy) / n - (x - mean) * r^2 * sum(dy * (x - mean)) / n),
 // dscale = r * sum(dy * (x - mean)), doffset = sum(dy). scale may be nullptr (1).
 void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
                                const float* mean, const float* variance, const float* scale,
-                               float epsilon, float* dx, float* dscale, float* doffset);
+                               float epsilon, float* dx, float* dscale, float* doffset,
+                               const BatchNormFollowingRelu* relu = nullptr);
 
 }  // namespace clicktrain

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "dense/batch_norm.h"
+#include "test_dense_ref.h"
 #include "test_util.h"
 
 using namespace clicktrain;
@@ -65,7 +67,7 @@ void TestCase(Runner& t, int64_t rows, int64_t ch, bool with_params, float cente
   }
   auto y = Poisoned(x.size()), mean = Poisoned(ch), var = Poisoned(ch);
   BatchNormTrainingForward(rows, ch, x.data(), sp, op, eps, y.data(), mean.data(), var.data());
-  const std::string what = " thr=" + std::to_string(NumThreads()) + " rows=" + std::to_string(rows) +
+  const std::string what = std::string(" isa=") + IsaName(ActiveIsa()) + " thr=" + std::to_string(NumThreads()) + " rows=" + std::to_string(rows) +
                            " ch=" + std::to_string(ch) + (with_params ? " params" : "") +
                            " center=" + std::to_string(center);
   std::vector<double> mmean(ch);
@@ -81,17 +83,48 @@ void TestCase(Runner& t, int64_t rows, int64_t ch, bool with_params, float cente
   t.CheckClose(MaxErrorVsMagnitude(dx, rdx, mdx), 1e-5, "dx" + what);
   t.CheckClose(MaxErrorVsMagnitude(ds, rds, mds), 1e-5, "dscale" + what);
   t.CheckClose(MaxErrorVsMagnitude(dof, rdo, mdo), 1e-5, "doffset" + what);
+
+  // Statistics only, then Apply: y to the bit; with relu, tfjs's Relu of that y to the bit.
+  auto mean2 = Poisoned(ch), var2 = Poisoned(ch), y2 = Poisoned(x.size()), yr = Poisoned(x.size());
+  BatchNormTrainingForward(rows, ch, x.data(), sp, op, eps, nullptr, mean2.data(), var2.data());
+  t.Check(mean2 == mean && var2 == var, "statistics-only forward" + what);
+  BatchNormTrainingApply(rows, ch, x.data(), mean.data(), var.data(), sp, op, eps, false, y2.data());
+  BatchNormTrainingApply(rows, ch, x.data(), mean.data(), var.data(), sp, op, eps, true, yr.data());
+  std::vector<float> relu_y(y.size()), relu_dy(y.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    relu_y[i] = y[i] != y[i] ? y[i] : (y[i] > 0.f ? y[i] : 0.f);
+    relu_dy[i] = dy[i] * (y[i] != y[i] ? y[i] : (y[i] > 0.f ? 1.f : 0.f));
+  }
+  t.Check(BitwiseEqual(y2, y), "apply == forward y" + what);
+  t.Check(BitwiseEqual(yr, relu_y), "apply relu == relu(forward y)" + what);
+
+  // The relu folded into the gradient: the same bits as the gradient of relu_dy, the relu
+  // gradient taken from the forward's y.
+  auto dx2 = Poisoned(x.size()), ds2 = Poisoned(ch), dof2 = Poisoned(ch);
+  auto dx3 = Poisoned(x.size()), ds3 = Poisoned(ch), dof3 = Poisoned(ch);
+  BatchNormTrainingBackward(rows, ch, x.data(), relu_dy.data(), mean.data(), var.data(), sp, eps,
+                            dx2.data(), ds2.data(), dof2.data());
+  BatchNormFollowingRelu relu;
+  relu.offset = op;
+  BatchNormTrainingBackward(rows, ch, x.data(), dy.data(), mean.data(), var.data(), sp, eps,
+                            dx3.data(), ds3.data(), dof3.data(), &relu);
+  t.Check(BitwiseEqual(dx3, dx2) && BitwiseEqual(ds3, ds2) && BitwiseEqual(dof3, dof2),
+          "relu-folded gradient == gradient of relu's dy" + what);
 }
 
 }  // namespace
 
 int main() {
   Runner t;
-  for (int threads : {1, 2}) {
-    SetNumThreads(threads);
-    for (int i = 0; i < 16; ++i) {
-      const int64_t rows = i == 0 ? 1 : i == 1 ? 40000 : RandInt(2, 3000), ch = RandInt(1, 37);
-      TestCase(t, rows, ch, i % 2 == 0, i % 4 == 3 ? 1000.f : 0.f);
+  for (Isa isa : RunnableIsas()) {
+    SetActiveIsa(isa);
+    for (int threads : {1, 2}) {
+      SetNumThreads(threads);
+      for (int i = 0; i < 16; ++i) {
+        // Channels past one 16-channel chunk, single vectors and a scalar tail.
+        const int64_t rows = i == 0 ? 1 : i == 1 ? 40000 : RandInt(2, 3000), ch = RandInt(1, 70);
+        TestCase(t, rows, ch, i % 2 == 0, i % 4 == 3 ? 1000.f : 0.f);
+      }
     }
   }
   t.Expect([] { BatchNormTrainingForward(0, 0, nullptr, nullptr, nullptr, 1e-3f, nullptr, nullptr, nullptr); },

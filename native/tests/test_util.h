@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,11 @@ inline std::vector<float> RandomVector(size_t n, float lo = -1.f, float hi = 1.f
 // Outputs are filled with NaN before a kernel runs so an element it fails to write shows up.
 inline std::vector<float> Poisoned(size_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// Same length and the same bits in every element (NaN payloads included).
+inline bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Max relative error of got vs a float64 reference, scaled by max(|ref|) so sums that cancel to

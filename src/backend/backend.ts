@@ -12,7 +12,11 @@
  * Deferred outputs: a kernel may return a tensor whose values are computed on first read (a
  * getter on the backend's record: every reader, tfjs's cpu kernels included, goes through
  * `data.get(id).values`). The frozen sparse layers use it for dense forms of packed arrays
- * (gradient, weight, momentum) that a training step normally never reads.
+ * (gradient, weight, momentum) that a training step normally never reads. A deferred output may
+ * pin the arrays its fill reads (they are not recycled while its record lives, so a late fill reads
+ * what the kernel saw) and carry a description of how it would be computed (`fusedSource`): a
+ * later kernel can then compute its own result from the sources in fewer passes, and the deferred
+ * values are never computed (batch norm + relu, see kernels/BatchNormTraining.ts).
  */
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
 import {backend_util, DataId, DataType, util} from '@tensorflow/tfjs-core';
@@ -38,6 +42,12 @@ export class ClickTrainBackend extends MathBackendCPU {
   private readonly escaped = new WeakSet<ArrayBufferLike>();
   /** Deferred outputs not yet computed: dataId -> computes and stores the values. */
   private readonly deferred = new Map<DataId, () => void>();
+  /** Deferred outputs' pinned input arrays and source descriptions, until their record goes. */
+  private readonly holds = new Map<DataId, {pins: Float32Array[], source?: unknown}>();
+  /** Pinned arrays: count of the records holding each. */
+  private readonly pins = new Map<Float32Array, number>();
+  /** Pinned arrays whose tensor was freed: recycled when the last pin goes. */
+  private readonly freedWhilePinned = new Set<Float32Array>();
 
   constructor() {
     super();
@@ -66,9 +76,16 @@ export class ClickTrainBackend extends MathBackendCPU {
     return {dataId: super.write(values, shape, 'float32'), shape, dtype: 'float32'};
   }
 
-  /** A float32 tensor whose values `fill` computes (writing every element) when first read. */
-  deferOutput(shape: number[], fill: (values: Float32Array) => void): {dataId: DataId, shape: number[], dtype: 'float32'} {
+  /** A float32 tensor whose values `fill` computes (writing every element) when first read.
+   * `pins`: the arrays fill reads, kept from recycling while the tensor lives; `source`: what
+   * fusedSource returns for it. */
+  deferOutput(shape: number[], fill: (values: Float32Array) => void,
+              hold?: {pins: Float32Array[], source?: unknown}): {dataId: DataId, shape: number[], dtype: 'float32'} {
     const info = this.writeOutput(new Float32Array(0), shape);
+    if (hold) {
+      for (const a of hold.pins) this.pins.set(a, (this.pins.get(a) ?? 0) + 1);
+      this.holds.set(info.dataId, hold);
+    }
     const record = this.data.get(info.dataId);
     const store = (values: Float32Array) =>
       Object.defineProperty(record, 'values', {value: values, writable: true, enumerable: true, configurable: true});
@@ -92,6 +109,11 @@ export class ClickTrainBackend extends MathBackendCPU {
     });
     this.deferred.set(info.dataId, materialize);
     return info;
+  }
+
+  /** The source description a deferred output was made with (computed or not), if any. */
+  fusedSource(dataId: DataId | undefined): unknown {
+    return dataId === undefined ? undefined : this.holds.get(dataId)?.source;
   }
 
   /** Whether `dataId` is a deferred output whose values were not computed yet. */
@@ -128,16 +150,42 @@ export class ClickTrainBackend extends MathBackendCPU {
   override disposeData(dataId: DataId, force = false): boolean {
     if (this.deferred.has(dataId)) {  // nothing to recycle; do not compute it
       const result = super.disposeData(dataId, force);
-      if (!this.data.has(dataId)) this.deferred.delete(dataId);
+      if (!this.data.has(dataId)) {
+        this.deferred.delete(dataId);
+        this.release(dataId);
+      }
       return result;
     }
     const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
     const result = super.disposeData(dataId, force);
-    if (values instanceof Float32Array && !this.data.has(dataId)) this.recycle(values);
+    if (!this.data.has(dataId)) {
+      this.release(dataId);
+      if (values instanceof Float32Array) this.recycle(values);
+    }
     return result;
   }
 
+  /** Drops a freed record's pins (recycling arrays freed meanwhile) and source. */
+  private release(dataId: DataId): void {
+    const hold = this.holds.get(dataId);
+    if (!hold) return;
+    this.holds.delete(dataId);
+    for (const a of hold.pins) {
+      const n = (this.pins.get(a) ?? 1) - 1;
+      if (n > 0) {
+        this.pins.set(a, n);
+      } else {
+        this.pins.delete(a);
+        if (this.freedWhilePinned.delete(a)) this.recycle(a);
+      }
+    }
+  }
+
   private recycle(values: Float32Array): void {
+    if (this.pins.has(values)) {  // a deferred fill may still read it
+      this.freedWhilePinned.add(values);
+      return;
+    }
     const buffer = values.buffer;
     if (!this.owned.has(buffer) || this.escaped.has(buffer)) return;
     if (values.byteOffset !== 0 || values.byteLength !== buffer.byteLength) return;
@@ -157,6 +205,9 @@ export class ClickTrainBackend extends MathBackendCPU {
 
   override dispose(): void {
     this.deferred.clear();
+    this.holds.clear();
+    this.pins.clear();
+    this.freedWhilePinned.clear();
     this.releasePooledBuffers();
     super.dispose();
   }

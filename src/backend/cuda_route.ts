@@ -38,6 +38,11 @@ function cudaUsable(): boolean {
   return usable;
 }
 
+/** Whether the conv kernels go to the GPU now. */
+export function cudaRoutes(): boolean {
+  return device === 'cuda' && cudaUsable();
+}
+
 export function lastCudaTiming(): CudaTiming | undefined {
   return last;
 }
@@ -47,7 +52,7 @@ export function lastCudaTiming(): CudaTiming | undefined {
 export function tryCuda(name: 'cudaConv2dForward' | 'cudaConv2dBackpropInput' | 'cudaConv2dBackpropFilter',
                         g: ConvGeometry, a: Float32Array, b: Float32Array | (() => Float32Array),
                         out: Float32Array): boolean {
-  if (device !== 'cuda' || !cudaUsable()) return false;
+  if (!cudaRoutes()) return false;
   const fn = addon()[name] as CudaFn | undefined;
   if (!fn) return false;
   last = fn(g, a, typeof b === 'function' ? b() : b, out, tf32);

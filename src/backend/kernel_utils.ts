@@ -58,13 +58,15 @@ export function output(backend: ClickTrainBackend, shape: number[]) {
 }
 
 /** A tensor computed on first read (see ClickTrainBackend.deferOutput); `fill` must write every
- * element. */
+ * element. `hold`: the arrays fill reads (pinned while the tensor lives) and a source description
+ * for kernels that fuse (backend.fusedSource). */
 export function deferredOutput(backend: ClickTrainBackend, shape: number[],
-                               fill: (values: Float32Array) => void): TensorInfo {
+                               fill: (values: Float32Array) => void,
+                               hold?: {pins: Float32Array[], source?: unknown}): TensorInfo {
   return backend.deferOutput(shape, (values) => {
     if (POISON) values.fill(NaN);
     fill(values);
-  });
+  }, hold);
 }
 
 const ACTIVATIONS: {[name: string]: number} = {

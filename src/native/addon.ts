@@ -53,12 +53,20 @@ export interface Addon {
   batchNormGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array, mean: Float32Array,
                 variance: Float32Array, scale: Float32OrNull, epsilon: number, dx: Float32Array,
                 dmean: Float32Array, dvariance: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
+  /** y null: the batch statistics only (batchNormTrainingApply computes y from them). */
   batchNormTraining(rows: number, channels: number, x: Float32Array, scale: Float32OrNull,
-                    offset: Float32OrNull, epsilon: number, y: Float32Array, mean: Float32Array,
+                    offset: Float32OrNull, epsilon: number, y: Float32OrNull, mean: Float32Array,
                     variance: Float32Array): void;
+  /** y (or relu(y)) of batchNormTraining from its statistics, the same bits. */
+  batchNormTrainingApply(rows: number, channels: number, x: Float32Array, mean: Float32Array,
+                         variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull, epsilon: number,
+                         relu: boolean, y: Float32Array): void;
+  /** followsRelu: dy is the gradient at relu(y), and the relu gradient is taken on the way in (y
+   * recomputed from x with reluOffset, the forward's offset: the same bits). */
   batchNormTrainingGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array,
                         mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
-                        dx: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
+                        dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
+                        followsRelu: boolean, reluOffset: Float32OrNull): void;
   binaryOp(op: number, aShape: number[], a: Float32Array, bShape: number[], b: Float32Array,
            outShape: number[], out: Float32Array): void;
   reduce(op: number, shape: number[], axes: number[], x: Float32Array, out: Float32Array): void;

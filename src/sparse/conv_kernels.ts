@@ -6,7 +6,7 @@ import type {NativeEpilogue} from '../backend/kernel_utils';
 import type {ConvGeometry} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {deferredDense} from './frozen_update';
-import {sparseAddon} from './layout';
+import {SparseLayout, sparseAddon} from './layout';
 import {PackedSlots} from './packed_slots';
 
 export function sparseConvForward(
@@ -22,15 +22,17 @@ export function sparseConvForward(
   return true;
 }
 
-export function sparseConvBackpropInput(
-    backend: ClickTrainBackend, filter: TensorInfo, g: ConvGeometry, dy: Float32Array,
-    dx: Float32Array): boolean {
-  if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return false;
-  const chosen = layoutForFilter(backend, filter, g);
-  if (!chosen) return false;
+/** The layout a backward-data call runs sparse with, or null when the dense kernel must run. */
+export function backpropInputLayout(backend: ClickTrainBackend, filter: TensorInfo,
+                                    g: ConvGeometry): SparseLayout | FrozenEntry | null {
+  if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return null;
+  return layoutForFilter(backend, filter, g);
+}
+
+export function sparseConvBackpropInput(chosen: SparseLayout | FrozenEntry, g: ConvGeometry,
+                                        dy: Float32Array, dx: Float32Array): void {
   sparseAddon().sparseBackpropInput(layoutOf(chosen).handle, g, dy, dx);
   sparseCallCounts.backpropInput++;
-  return true;
 }
 
 const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();

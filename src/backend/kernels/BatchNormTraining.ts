@@ -14,7 +14,9 @@
 import {add, div, engine, GradConfig, KernelConfig, mean as meanOp, mul, NamedAttrMap, reshape, rsqrt, square, sub, sum, Tensor, TensorInfo, util} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {f32, KernelArgs, output} from '../kernel_utils';
+import {deferredOutput, f32, KernelArgs, output} from '../kernel_utils';
+
+import {applyBatchNorm, BatchNormSource, batchNormArrays, reluGradSourceOf} from './batch_norm_relu';
 
 export const BATCH_NORM_TRAINING = 'ClickTrainBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'ClickTrainBatchNormTrainingGrad';
@@ -49,22 +51,36 @@ function batchNormTraining({inputs, backend, attrs}: KernelArgs): TensorInfo[] {
   const xv = data(backend, x, BATCH_NORM_TRAINING);
   const {rows, channels} = channelsOf(x!);
   const sv = param(backend, scale, channels, 'scale'), ov = param(backend, offset, channels, 'offset');
-  const y = output(backend, x!.shape), mean = output(backend, [channels]), variance = output(backend, [channels]);
-  addon().batchNormTraining(rows, channels, xv, sv, ov, eps(attrs), y.values, mean.values, variance.values);
-  return [y.info(), mean.info(), variance.info()];
+  const mean = output(backend, [channels]), variance = output(backend, [channels]);
+  // The statistics now; y when first read, or never when a relu follows (./batch_norm_relu.ts).
+  addon().batchNormTraining(rows, channels, xv, sv, ov, eps(attrs), null, mean.values, variance.values);
+  const source: BatchNormSource = {
+    kind: 'batchNormTraining', rows, channels, x: xv, mean: mean.values, variance: variance.values,
+    scale: sv, offset: ov, epsilon: eps(attrs),
+  };
+  const y = deferredOutput(backend, x!.shape, (values) => applyBatchNorm(source, false, values),
+                           {pins: batchNormArrays(source), source});
+  return [y, mean.info(), variance.info()];
 }
 
 function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo[] {
   const {x, dy, mean, variance, scale} = inputs;
-  const xv = data(backend, x, BATCH_NORM_TRAINING_GRAD), dyv = data(backend, dy, BATCH_NORM_TRAINING_GRAD);
+  const xv = data(backend, x, BATCH_NORM_TRAINING_GRAD);
   if (!util.arraysEqual(x!.shape, dy!.shape)) throw new Error(`clicktrain: ${BATCH_NORM_TRAINING_GRAD}: dy must have x's shape`);
   const {rows, channels} = channelsOf(x!);
   const mv = param(backend, mean, channels, 'mean'), vv = param(backend, variance, channels, 'variance');
   if (!mv || !vv) throw new Error(`clicktrain: ${BATCH_NORM_TRAINING_GRAD} needs mean and variance`);
   const sv = param(backend, scale, channels, 'scale');
+  // dy the deferred relu gradient of this very forward's y (same x, statistics, scale and epsilon):
+  // take the relu gradient here instead (./batch_norm_relu.ts); dy's own values are never computed.
+  const relu = reluGradSourceOf(backend, dy);
+  const bn = relu?.bn;
+  const folded = !!bn && bn.x === xv && bn.mean === mv && bn.variance === vv && bn.scale === sv &&
+      bn.epsilon === eps(attrs) && bn.rows === rows && bn.channels === channels;
+  const dyv = folded ? relu!.dy : data(backend, dy, BATCH_NORM_TRAINING_GRAD);
   const dx = output(backend, x!.shape), dscale = output(backend, [channels]), doffset = output(backend, [channels]);
   addon().batchNormTrainingGrad(rows, channels, xv, dyv, mv, vv, sv, eps(attrs), dx.values, dscale.values,
-                                doffset.values);
+                                doffset.values, folded, folded ? bn!.offset : null);
   return [dx.info(), dscale.info(), doffset.info()];
 }
 

@@ -5,6 +5,8 @@ import {Add, backend_util, KernelConfig, Maximum, Minimum, Multiply, RealDiv, Sq
 import {addon} from '../../native/addon';
 import {f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
 
+import {BINARY_RELU_GRAD, deferredReluGradOfBatchNorm} from './batch_norm_relu';
+
 const OPS: Array<[string, number]> = [
   [Add, 0], [Sub, 1], [Multiply, 2], [RealDiv, 3], [Maximum, 4], [Minimum, 5], [SquaredDifference, 6],
 ];
@@ -39,11 +41,15 @@ function gradKernel(kernelName: string, op: number): KernelConfig {
     kernelName,
     backendName: 'clicktrain',
     kernelFunc: ((args: KernelArgs) => {
-      const out = run({...args, inputs: {a: args.inputs.dy, b: args.inputs.x}});
+      const {dy, x} = args.inputs;
+      // The relu gradient of a batch norm's output: deferred, for the batch-norm gradient to fold in.
+      const folded = op === BINARY_RELU_GRAD && dy && x && deferredReluGradOfBatchNorm(args.backend, dy, x);
+      if (folded) return folded;
+      const out = run({...args, inputs: {a: dy, b: x}});
       if (!out) throw new Error(`clicktrain: ${kernelName} needs float32 dy and x that broadcast`);
       return out;
     }) as unknown as KernelConfig['kernelFunc'],
   };
 }
 
-export const gradientBinaryConfigs: KernelConfig[] = [gradKernel(RELU_GRAD, 7), gradKernel(SQUARE_GRAD, 8)];
+export const gradientBinaryConfigs: KernelConfig[] = [gradKernel(RELU_GRAD, BINARY_RELU_GRAD), gradKernel(SQUARE_GRAD, 8)];

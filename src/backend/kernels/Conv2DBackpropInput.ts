@@ -1,12 +1,15 @@
 /** Conv2DBackpropInput: gradient of a convolution w.r.t. its input (training). Sparse 3x3
- * weights take the transposed pattern-sparse kernel (exact on any weight). */
+ * weights take the transposed pattern-sparse kernel (exact on any weight). The dense result is
+ * computed when first read: tfjs's conv gradients compute dx for every conv, and a network's first
+ * conv reads data, so its dx is never read and then never computed (dy and the filter's arrays are
+ * pinned until then, see backend.ts). */
 import {backend_util, Conv2DBackpropInput, Conv2DBackpropInputAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {sparseConvBackpropInput} from '../../sparse/conv_kernels';
+import {backpropInputLayout, sparseConvBackpropInput} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
-import {tryCuda} from '../cuda_route';
-import {f32, f32Later, nativeKernel, output} from '../kernel_utils';
+import {cudaRoutes, tryCuda} from '../cuda_route';
+import {deferredOutput, f32, f32Later, nativeKernel, output} from '../kernel_utils';
 
 export const conv2DBackpropInputConfig =
     nativeKernel(Conv2DBackpropInput, ({inputs, backend, attrs}) => {
@@ -20,10 +23,18 @@ export const conv2DBackpropInputConfig =
           inputShape, filter.shape as [number, number, number, number], strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
       const g = convGeometry(info);
-      const dx = output(backend, info.inShape);
-      if (!tryCuda('cudaConv2dBackpropInput', g, dyv, wv, dx.values) &&
-          !sparseConvBackpropInput(backend, filter, g, dyv, dx.values)) {
-        addon().conv2dBackpropInput(g, dyv, wv(), dx.values);
+      if (cudaRoutes()) {  // timed with its copies, as every routed call (cuda_route.ts)
+        const dx = output(backend, info.inShape);
+        tryCuda('cudaConv2dBackpropInput', g, dyv, wv, dx.values);
+        return dx.info();
       }
-      return dx.info();
+      const chosen = backpropInputLayout(backend, filter, g);
+      if (chosen) {
+        const dx = output(backend, info.inShape);
+        sparseConvBackpropInput(chosen, g, dyv, dx.values);
+        return dx.info();
+      }
+      const w = wv();
+      return deferredOutput(backend, info.inShape, (dx) => addon().conv2dBackpropInput(g, dyv, w, dx),
+                            {pins: [dyv, w]});
     });

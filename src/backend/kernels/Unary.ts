@@ -4,12 +4,17 @@ import {Abs, Elu, Exp, KernelConfig, Log, Neg, Reciprocal, Relu, Relu6, Rsqrt, S
 import {addon} from '../../native/addon';
 import {f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
 
+import {reluOfBatchNorm} from './batch_norm_relu';
+
 // Order matches clicktrain::UnaryOp (native/elementwise/broadcast.h).
 const OPS = [Relu, Step, Neg, Square, Sqrt, Rsqrt, Exp, Log, Abs, Sigmoid, Tanh, Reciprocal, Relu6, Elu];
 
 function unary(op: number) {
   return ({inputs, backend, attrs}: KernelArgs): TensorInfo | null => {
     const {x} = inputs;
+    // Relu of a training batch norm's (deferred) output: one pass from the batch norm's input.
+    const fused = OPS[op] === Relu && x ? reluOfBatchNorm(backend, x) : null;
+    if (fused) return fused;
     const xv = f32(backend, x);
     if (!x || !xv) return null;
     const alpha = OPS[op] === Step ? ((attrs as unknown as StepAttrs)?.alpha ?? 0) : 0;

@@ -1,0 +1,95 @@
+/**
+ * Batch norm followed by a relu, in fewer passes (the conv -> batch norm -> relu block of VGG and
+ * ResNet): the training-mode batch norm returns y deferred (./BatchNormTraining.ts), so
+ * - Relu of that y is computed from x and the batch statistics in one pass (read x, write relu(y))
+ *   and y itself is never written;
+ * - the relu gradient (ClickTrainReluGrad) of that y is returned deferred too, and the batch-norm
+ *   gradient that receives it takes the relu gradient on the way in, recomputing y from x: the
+ *   relu gradient's pass over three activation-sized arrays is gone.
+ * Both recompute y with the forward's own native code and arrays (pinned, see backend.ts), so every
+ * result has the bits of the unfused ops. Any other reader of the deferred tensors gets their values
+ * computed on first read. CLICKTRAIN_FUSED_BN_RELU=0 turns the fusion off (for comparisons).
+ */
+import {TensorInfo, util} from '@tensorflow/tfjs-core';
+
+import {addon} from '../../native/addon';
+import type {ClickTrainBackend} from '../backend';
+import {deferredOutput, f32, output} from '../kernel_utils';
+
+let fusionEnabled = process.env.CLICKTRAIN_FUSED_BN_RELU !== '0';
+
+/** Turns the fusion on or off for the kernels that run from now on (tests and A/B benches). */
+export function setBatchNormReluFusion(on: boolean): void {
+  fusionEnabled = on;
+}
+
+/** clicktrain::BinaryOp::kReluGrad (native/elementwise/broadcast.h): dy * step(x), NaN passed. */
+export const BINARY_RELU_GRAD = 7;
+
+/** How a deferred training-mode batch-norm output y is computed. */
+export interface BatchNormSource {
+  kind: 'batchNormTraining';
+  rows: number;
+  channels: number;
+  x: Float32Array;
+  mean: Float32Array;
+  variance: Float32Array;
+  scale: Float32Array | null;
+  offset: Float32Array | null;
+  epsilon: number;
+}
+
+/** A deferred relu gradient dy * step(y) of a batch-norm output y. */
+export interface ReluGradSource {
+  kind: 'reluGradOfBatchNorm';
+  dy: Float32Array;
+  bn: BatchNormSource;
+}
+
+/** The arrays a batch-norm source reads (to pin while a tensor described by it lives). */
+export function batchNormArrays(s: BatchNormSource): Float32Array[] {
+  return [s.x, s.mean, s.variance, ...(s.scale ? [s.scale] : []), ...(s.offset ? [s.offset] : [])];
+}
+
+/** y (relu: relu(y)) of a batch-norm source into out. */
+export function applyBatchNorm(s: BatchNormSource, relu: boolean, out: Float32Array): void {
+  addon().batchNormTrainingApply(s.rows, s.channels, s.x, s.mean, s.variance, s.scale, s.offset, s.epsilon,
+                                 relu, out);
+}
+
+function batchNormSourceOf(backend: ClickTrainBackend, t: TensorInfo | null | undefined): BatchNormSource | null {
+  if (!fusionEnabled || !t) return null;
+  const s = backend.fusedSource(t.dataId) as BatchNormSource | undefined;
+  return s?.kind === 'batchNormTraining' ? s : null;
+}
+
+/** The relu-gradient source of dy, when dy is a deferred relu gradient of a batch-norm output. */
+export function reluGradSourceOf(backend: ClickTrainBackend, dy: TensorInfo | null | undefined): ReluGradSource | null {
+  if (!fusionEnabled || !dy) return null;
+  const s = backend.fusedSource(dy.dataId) as ReluGradSource | undefined;
+  return s?.kind === 'reluGradOfBatchNorm' ? s : null;
+}
+
+/** Relu of a deferred batch-norm output, in one pass from its source; null for any other x. */
+export function reluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo): TensorInfo | null {
+  const s = batchNormSourceOf(backend, x);
+  if (!s) return null;
+  const out = output(backend, x.shape);
+  applyBatchNorm(s, true, out.values);
+  return out.info();
+}
+
+/** The relu gradient dy * step(y) of a deferred batch-norm output y, deferred (the batch-norm
+ * gradient folds it in); null for any other x. */
+export function deferredReluGradOfBatchNorm(backend: ClickTrainBackend, dy: TensorInfo,
+                                            x: TensorInfo): TensorInfo | null {
+  const bn = batchNormSourceOf(backend, x);
+  const dyv = bn && f32(backend, dy);
+  if (!bn || !dyv || dyv.length !== bn.rows * bn.channels || !util.arraysEqual(dy.shape, x.shape)) return null;
+  const source: ReluGradSource = {kind: 'reluGradOfBatchNorm', dy: dyv, bn};
+  return deferredOutput(backend, x.shape, (values) => {
+    const y = f32(backend, x);  // computes y now if nothing has
+    if (!y) throw new Error('clicktrain: relu gradient of a batch norm without float32 y');
+    addon().binaryOp(BINARY_RELU_GRAD, [y.length], dyv, [y.length], y, [y.length], values);
+  }, {pins: [dyv, ...batchNormArrays(bn)], source});
+}
