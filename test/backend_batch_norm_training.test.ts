@@ -134,3 +134,17 @@ test('inference runs tfjs-layers\' own code, with the same result', async () => 
   });
   expect(ref.maxRelError(got, want)).toBeLessThan(1e-5);
 });
+
+test('the moving-average kernel has the bits of tfjs-layers\' ops', () => {
+  const c = 37;
+  for (const momentum of [0.99, 0.9, 0.1]) {
+    const [m, v, bm, bv] = [0, 1, 2, 3].map(() => tf.tensor1d(Float32Array.from(r.floats(c), (x) => 100 * x)));
+    const [gotMean, gotVar] = tf.engine().runKernel(
+        'ClickTrainMovingAverages', {mean: m, variance: v, batchMean: bm, batchVariance: bv},
+        {decay: 1 - momentum}) as tf.Tensor[];
+    const want = (moving: tf.Tensor, batch: tf.Tensor) => tf.sub(moving, tf.mul(tf.sub(moving, batch), 1 - momentum));
+    for (const [got, w] of [[gotMean, want(m, bm)], [gotVar, want(v, bv)]]) {
+      expect(Buffer.from(got.dataSync().buffer).equals(Buffer.from(w.dataSync().buffer))).toBe(true);
+    }
+  }
+});

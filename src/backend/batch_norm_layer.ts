@@ -3,16 +3,16 @@
  * (kernels/BatchNormTraining.ts) instead of moments + FusedBatchNorm and their autodiff chain.
  * tfjs-layers computes the training path inside the layer's `call` from module-private functions,
  * so the layer class's `call` is patched (as ./optimizers.ts patches the optimisers): same
- * outputs, same batch statistics and moving-average updates (the same ops as tfjs-layers), equal
- * up to float rounding, with no change to the model. Inference, other backends, a normalised axis
+ * outputs, same batch statistics, and moving-average updates with the bits of tfjs-layers' ops (one
+ * kernel for both), equal up to float rounding, with no change to the model. Inference, other backends, a normalised axis
  * other than the last, non-float32 inputs, and layers without scale or center (which tfjs-layers
  * itself cannot train) run tfjs-layers' own code. CLICKTRAIN_FUSED_BATCHNORM=0 leaves it untouched.
  */
-import {engine, getBackend, mul, serialization, sub, Tensor, tidy} from '@tensorflow/tfjs-core';
+import {engine, getBackend, mul, serialization, sub, Tensor, tidy, util} from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 
 import {BACKEND_NAME} from './backend';
-import {BATCH_NORM_TRAINING} from './kernels/BatchNormTraining';
+import {BATCH_NORM_TRAINING, MOVING_AVERAGES} from './kernels/BatchNormTraining';
 
 /** The fields of tfjs-layers' BatchNormalization the fused path reads (not in its public typings). */
 interface BatchNormLayer {
@@ -34,11 +34,23 @@ function singleInput(inputs: Tensor | Tensor[]): Tensor | null {
   return inputs.length === 1 ? inputs[0] : null;
 }
 
-/** tfjs-layers' moving-average update, op for op. */
-function movingAverage(variable: BatchNormLayer['movingMean'], value: Tensor, momentum: number): void {
+/** tfjs-layers' moving-average updates of mean and variance (moving - (moving - batch) *
+ * (1 - momentum), the same bits) as one kernel instead of six ops. */
+function movingAverages(layer: BatchNormLayer, mean: Tensor, variance: Tensor): void {
   tidy(() => {
-    const origValue = variable.read();
-    variable.write(sub(origValue, mul(sub(origValue, value), 1 - momentum)));
+    const [m, v] = [layer.movingMean.read(), layer.movingVariance.read()];
+    if (!util.arraysEqual(m.shape, mean.shape) || !util.arraysEqual(v.shape, variance.shape) ||
+        m.dtype !== 'float32' || v.dtype !== 'float32') {
+      // Not this kernel's case: tfjs-layers' ops (which raise its errors).
+      layer.movingMean.write(sub(m, mul(sub(m, mean), 1 - layer.momentum)));
+      layer.movingVariance.write(sub(v, mul(sub(v, variance), 1 - layer.momentum)));
+      return;
+    }
+    const [newMean, newVariance] = engine().runKernel(
+        MOVING_AVERAGES, {mean: m, variance: v, batchMean: mean, batchVariance: variance},
+        {decay: 1 - layer.momentum}) as Tensor[];
+    layer.movingMean.write(newMean);
+    layer.movingVariance.write(newVariance);
   });
 }
 
@@ -57,8 +69,7 @@ function fusedCall(original: Call): Call {
       const [y, mean, variance] = engine().runKernel(
           BATCH_NORM_TRAINING, {x: input, scale: layer.gamma!.read(), offset: layer.beta!.read()},
           {varianceEpsilon: layer.epsilon}) as Tensor[];
-      movingAverage(layer.movingMean, mean, layer.momentum);
-      movingAverage(layer.movingVariance, variance, layer.momentum);
+      movingAverages(layer, mean, variance);
       return y;
     });
   };

@@ -12,7 +12,7 @@ import {BACKEND_NAME, ClickTrainBackend} from './backend';
 import {registerFusedBatchNormTraining} from './batch_norm_layer';
 import {registerNativeGradients} from './gradients';
 import {nativeKernelConfigs} from './kernels';
-import {batchNormTrainingConfig, batchNormTrainingGradConfig, batchNormTrainingGradient} from './kernels/BatchNormTraining';
+import {batchNormTrainingConfig, batchNormTrainingGradConfig, batchNormTrainingGradient, movingAveragesConfig} from './kernels/BatchNormTraining';
 import {gradientBinaryConfigs} from './kernels/Binary';
 import {fusedBatchNormGradConfig} from './kernels/FusedBatchNormGrad';
 import {momentumUpdateConfig, sgdUpdateConfig} from './kernels/OptimizerUpdate';
@@ -32,8 +32,9 @@ export function registerClickTrainBackend(priority = 3): void {
   for (const k of gradientBinaryConfigs) registerKernel(k);
   registerKernel(sgdUpdateConfig);  // these two only through the optimiser patch
   registerKernel(momentumUpdateConfig);
-  registerKernel(batchNormTrainingConfig);  // these two only through the batch-norm layer patch
+  registerKernel(batchNormTrainingConfig);  // these three only through the batch-norm layer patch
   registerKernel(batchNormTrainingGradConfig);
+  registerKernel(movingAveragesConfig);
   registerGradient(batchNormTrainingGradient);
   registerNativeGradients();
   registerFusedOptimizers();

@@ -20,6 +20,7 @@ import {applyBatchNorm, BatchNormSource, batchNormArrays, reluGradSourceOf} from
 
 export const BATCH_NORM_TRAINING = 'ClickTrainBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'ClickTrainBatchNormTrainingGrad';
+export const MOVING_AVERAGES = 'ClickTrainMovingAverages';
 
 function channelsOf(x: TensorInfo): {rows: number, channels: number} {
   const channels = x.shape[x.shape.length - 1];
@@ -83,6 +84,35 @@ function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo
                                 doffset.values, folded, folded ? bn!.offset : null);
   return [dx.info(), dscale.info(), doffset.info()];
 }
+
+/**
+ * Both moving averages of a batch-norm layer in one kernel: tfjs-layers' update
+ * moving - (moving - batch) * decay for mean and variance (decay = 1 - momentum) took three ops
+ * each. Float32 rounding after every operation, as those ops (a double result of one float32
+ * operation rounds to the float32 result). Inputs mean, variance, batchMean, batchVariance, all
+ * [C] float32; outputs the new mean and variance.
+ */
+function movingAverages({inputs, backend, attrs}: KernelArgs): TensorInfo[] {
+  const decay = Math.fround((attrs as {decay?: number} | undefined)?.decay ?? NaN);
+  const names = ['mean', 'variance', 'batchMean', 'batchVariance'];
+  const [m, v, bm, bv] = names.map((k) => data(backend, inputs[k], MOVING_AVERAGES));
+  if (m.length !== bm.length || v.length !== bv.length) throw new Error(`clicktrain: ${MOVING_AVERAGES}: sizes differ`);
+  const update = (moving: Float32Array, batch: Float32Array, shape: number[]) => {
+    const out = output(backend, shape);
+    for (let i = 0; i < moving.length; i++) {
+      const o = moving[i];
+      out.values[i] = o - Math.fround(Math.fround(o - batch[i]) * decay);
+    }
+    return out.info();
+  };
+  return [update(m, bm, inputs.mean!.shape), update(v, bv, inputs.variance!.shape)];
+}
+
+export const movingAveragesConfig: KernelConfig = {
+  kernelName: MOVING_AVERAGES,
+  backendName: 'clicktrain',
+  kernelFunc: movingAverages as unknown as KernelConfig['kernelFunc'],
+};
 
 export const batchNormTrainingConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAINING,
