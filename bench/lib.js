@@ -31,6 +31,21 @@ async function timeMedian(fn, {warmup = 1, reps = 5, budgetMs = 4000} = {}) {
   return times[Math.floor(times.length / 2)];
 }
 
+/** Median times of several functions measured side by side: every round runs each once, in turn,
+ * so a machine that slows down or speeds up during the run affects them all alike. */
+async function timeInterleaved(fns, {warmup = 1, reps = 5} = {}) {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const times = fns.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    for (const [i, fn] of fns.entries()) {
+      const t0 = nowMs();
+      await fn();
+      times[i].push(nowMs() - t0);
+    }
+  }
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
+}
+
 /** GFLOP/s of sgemm n x n x n on the addon (OpenBLAS or built-in), median of a few runs. */
 async function sgemmRate(addon, n = 1024) {
   const a = new Float32Array(n * n).fill(0.5), b = new Float32Array(n * n).fill(0.25);
@@ -86,4 +101,4 @@ function writeJson(suite, payload) {
   console.log(`\nwrote ${path.relative(root, file)}`);
 }
 
-module.exports = {loadClicktrain, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson, fmt, nowMs};
+module.exports = {timeInterleaved, loadClicktrain, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson, fmt, nowMs};

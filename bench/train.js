@@ -3,7 +3,7 @@
 // from an 8-pattern library + 50% / 75% connectivity pruning, frozen onto the sparse kernels),
 // next to the sgemm ceiling and tfjs-backend-cpu (timed at a small batch and scaled).
 'use strict';
-const {loadClicktrain, timeMedian, sgemmRate, machine, printTable} = require('./lib');
+const {loadClicktrain, timeInterleaved, timeMedian, sgemmRate, machine, printTable} = require('./lib');
 const {patternMasks, rng} = require('./sparse');
 
 /** Dense-equivalent FLOPs of one forward pass (conv + dense layers). */
@@ -27,24 +27,22 @@ function convLayers(model) {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D' && l.kernel.shape[0] === 3);
 }
 
-async function stepTimer(tf, model, batch, reps, afterStep = () => {}) {
+/** One model's step, predict(batch) and predict(1), ready to time (afterStep runs after each step). */
+function timedCalls(tf, model, batch, afterStep = () => {}) {
   const x = tf.randomNormal([batch, 32, 32, 3]);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32'), 10);
-  // afterStep re-applies the masks, as ClickTrain does after every optimiser step (the optimiser's
-  // momentum from the dense steps would otherwise move pruned weights); its cost is timed too.
-  const step = async () => {
-    await model.trainOnBatch(x, y);
-    afterStep();
+  const x1 = tf.slice(x, 0, 1);
+  return {
+    // afterStep re-applies the masks, as ClickTrain does after every optimiser step (the
+    // optimiser's momentum would otherwise move pruned weights); its cost is timed too.
+    step: async () => {
+      await model.trainOnBatch(x, y);
+      afterStep();
+    },
+    predictBatch: () => tf.dispose(model.predict(x)),
+    predict1: () => tf.dispose(model.predict(x1)),
+    dispose: () => tf.dispose([x, y, x1]),
   };
-  const ms = await timeMedian(step, {warmup: 1, reps, budgetMs: 20000});
-  const predict = (b) => {
-    const xb = b === batch ? x : tf.slice(x, 0, b);
-    return timeMedian(() => tf.dispose(model.predict(xb)), {warmup: 1, reps: reps + 2, budgetMs: 10000});
-  };
-  const predictBatch = await predict(batch);
-  const predict1 = await predict(1);
-  tf.dispose([x, y]);
-  return {ms, predictBatch, predict1};
 }
 
 async function run(opts) {
@@ -56,7 +54,6 @@ async function run(opts) {
   const info = ct.info();
   const sgemm = await sgemmRate(addon());
   const batch = 32;
-  const reps = opts.quick ? 2 : 4;
   console.log(`VGG-16-BN CIFAR, batch ${batch}; clicktrain ${info.isa}, ${info.threads} threads, ${info.gemm}; sgemm ${sgemm.toFixed(1)} GFLOP/s\n`);
   await tf.setBackend('clicktrain');
   const rows = [];
@@ -65,43 +62,61 @@ async function run(opts) {
     m.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy'});
     return m;
   };
+  // Dense and both pruned models are built up front and timed side by side (each round runs one
+  // step of each in turn): these machines' speed drifts within a run, and the ratios should not.
   const model = build();
   const fwd = forwardFlops(model, batch);
   const stepFlops = 3 * fwd;  // forward + backward-data + backward-filter
-  const dense = await stepTimer(tf, model, batch, reps);
-  rows.push({model: 'dense', stepMs: dense.ms, effGflops: stepFlops / dense.ms / 1e6, pctSgemm: 100 * stepFlops / dense.ms / 1e6 / sgemm,
-             predictBatchMs: dense.predictBatch, predict1Ms: dense.predict1});
-  console.log(`  dense: step ${dense.ms.toFixed(0)} ms`);
+  const variants = [{label: 'dense', model, calls: timedCalls(tf, model, batch)}];
+  const pruned = [];
   for (const prune of [0.5, 0.75]) {
+    const m = build();
     const rand = rng(7);
     const masks = {};
     let kept = 0, total = 0;
-    for (const [i, layer] of convLayers(model).entries()) {
+    for (const [i, layer] of convLayers(m).entries()) {
       const [, , ic, oc] = layer.kernel.shape;
       total += 9 * ic * oc;
       if (i === 0) { kept += 9 * ic * oc; continue; }  // the first conv stays dense, as in the paper
       masks[layer.name] = patternMasks(ic, oc, prune, rand);
-      kept += masks[layer.name].reduce((n, m) => n + 4 * (m !== 0), 0);
+      kept += masks[layer.name].reduce((n, mask) => n + 4 * (mask !== 0), 0);
     }
-    ct.freezeSparsity(model, {masks, layers: Object.keys(masks)});
-    const maskedNames = convLayers(model).filter((l) => masks[l.name]).map((l) => l.name);
-    const maskTensors = convLayers(model).filter((l) => masks[l.name]).map((l) => {
+    ct.freezeSparsity(m, {masks, layers: Object.keys(masks)});
+    const maskedNames = convLayers(m).filter((l) => masks[l.name]).map((l) => l.name);
+    const maskTensors = convLayers(m).filter((l) => masks[l.name]).map((l) => {
       const [, , ic, oc] = l.kernel.shape;
       return [l.kernel.val, ct.sparse.maskTensor(masks[l.name], ic, oc)];
     });
     // As the ClickTrain controller does: a weight written by a packed frozen step is already masked.
-    const reapply = () => tf.tidy(() => maskTensors.forEach(([v, m], i) => {
-      if (!ct.sparse.frozenValueIsMasked(v, masks[maskedNames[i]])) v.assign(tf.mul(v, m));
+    const reapply = () => tf.tidy(() => maskTensors.forEach(([v, mt], i) => {
+      if (!ct.sparse.frozenValueIsMasked(v, masks[maskedNames[i]])) v.assign(tf.mul(v, mt));
     }));
-    const t = await stepTimer(tf, model, batch, reps, reapply);
-    tf.dispose(maskTensors.map(([, m]) => m));
-    ct.unfreezeSparsity(model);
-    rows.push({model: `4-entry + ${prune * 100}% conn. (${(total / kept).toFixed(1)}x conv)`, stepMs: t.ms,
-               effGflops: stepFlops / t.ms / 1e6, speedup: dense.ms / t.ms,
-               predictBatchMs: t.predictBatch, predict1Ms: t.predict1,
-               predictBatchSpeedup: dense.predictBatch / t.predictBatch, predict1Speedup: dense.predict1 / t.predict1});
-    console.log(`  pruned ${prune * 100}%: step ${t.ms.toFixed(0)} ms`);
+    pruned.push(maskTensors);
+    variants.push({label: `4-entry + ${prune * 100}% conn. (${(total / kept).toFixed(1)}x conv)`, model: m,
+                   calls: timedCalls(tf, m, batch, reapply)});
   }
+  const steps = await timeInterleaved(variants.map((v) => v.calls.step), {warmup: 1, reps: opts.quick ? 3 : 7});
+  const predictBatch = await timeInterleaved(variants.map((v) => v.calls.predictBatch), {warmup: 1, reps: opts.quick ? 4 : 9});
+  const predict1 = await timeInterleaved(variants.map((v) => v.calls.predict1), {warmup: 1, reps: opts.quick ? 4 : 9});
+  for (const [i, v] of variants.entries()) {
+    const row = {model: v.label, stepMs: steps[i], effGflops: stepFlops / steps[i] / 1e6,
+                 predictBatchMs: predictBatch[i], predict1Ms: predict1[i]};
+    if (i === 0) {
+      row.pctSgemm = 100 * stepFlops / steps[i] / 1e6 / sgemm;
+    } else {
+      Object.assign(row, {speedup: steps[0] / steps[i], predictBatchSpeedup: predictBatch[0] / predictBatch[i],
+                          predict1Speedup: predict1[0] / predict1[i]});
+    }
+    rows.push(row);
+    console.log(`  ${v.label}: step ${steps[i].toFixed(0)} ms`);
+  }
+  for (const v of variants.slice(1)) ct.unfreezeSparsity(v.model);
+  for (const v of variants) {
+    v.calls.dispose();
+    if (v.model !== model) v.model.dispose();
+  }
+  tf.dispose(pruned.flat().map(([, mt]) => mt));
+  const dense = {ms: steps[0]};
   // tfjs-backend-cpu at batch 2, scaled to 32 (a batch-32 step takes many minutes there).
   if (!opts.noCpu) {
     await tf.setBackend('cpu');

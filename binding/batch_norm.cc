@@ -15,7 +15,8 @@ const float* ArgParam(const Napi::CallbackInfo& info, size_t i, const char* name
   return p;
 }
 
-// batchNorm(rows, channels, x, y, mean, variance, scale|null, offset|null, epsilon)
+// batchNorm(rows, channels, x, y, mean, variance, scale|null, offset|null, epsilon, relu)
+// relu: y = tfjs's Relu of the batch norm, in the same pass.
 Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const int64_t kMax = int64_t(1) << 34;
@@ -33,8 +34,9 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   a.scale = ArgParam(info, 6, "scale", channels, &a.scale_len);
   a.offset = ArgParam(info, 7, "offset", channels, &a.offset_len);
   a.epsilon = static_cast<float>(ArgNumber(info, 8, "epsilon"));
+  const bool relu = ArgBool(info, 9, "relu");
   if (total == 0) return env.Undefined();
-  clicktrain::BatchNormInference(a, rows, channels, x.Data(), y.Data());
+  clicktrain::BatchNormInference(a, rows, channels, x.Data(), y.Data(), relu);
   return env.Undefined();
 }
 

@@ -37,13 +37,18 @@ function buildModel(channels: number): tfl.LayersModel {
   return tfl.model({inputs: input, outputs: out});
 }
 
-interface Counts {applyPlain: number, applyRelu: number, foldedGrads: number, plainGrads: number}
+interface Counts {applyPlain: number, applyRelu: number, foldedGrads: number, plainGrads: number,
+                  inferencePlain: number, inferenceRelu: number}
 
 /** Runs fn (awaited), counting the native batch-norm calls by kind. */
 async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, counts: Counts}> {
   const a = addon() as unknown as {[k: string]: (...args: unknown[]) => unknown};
-  const apply = a.batchNormTrainingApply, grad = a.batchNormTrainingGrad;
-  const counts: Counts = {applyPlain: 0, applyRelu: 0, foldedGrads: 0, plainGrads: 0};
+  const apply = a.batchNormTrainingApply, grad = a.batchNormTrainingGrad, inference = a.batchNorm;
+  const counts: Counts = {applyPlain: 0, applyRelu: 0, foldedGrads: 0, plainGrads: 0, inferencePlain: 0, inferenceRelu: 0};
+  a.batchNorm = (...args) => {
+    counts[args[9] ? 'inferenceRelu' : 'inferencePlain']++;
+    return inference(...args);
+  };
   a.batchNormTrainingApply = (...args) => {
     counts[args[8] ? 'applyRelu' : 'applyPlain']++;
     return apply(...args);
@@ -57,6 +62,7 @@ async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, cou
   } finally {
     a.batchNormTrainingApply = apply;
     a.batchNormTrainingGrad = grad;
+    a.batchNorm = inference;
   }
 }
 
@@ -105,6 +111,21 @@ test('training a conv-BN-relu model leaks no tensors and reads no deferred batch
   expect(tf.memory().numTensors).toBe(before);
   expect(counts.foldedGrads).toBe(1);  // b1 (b2's output also feeds the add)
   expect(counts.applyPlain).toBe(1);   // b2's y, read by the add; b1's y never computed
+  model.dispose();
+});
+
+test('inference (FusedBatchNorm): the same bits fused and unfused, relu from the batch norm\'s input', async () => {
+  const model = buildModel(12);
+  const x = tf.tensor(r.floats(2 * 6 * 5 * 3), [2, 6, 5, 3]);
+  const predict = () => (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+  setBatchNormReluFusion(true);
+  const {result: fused, counts} = await countNative(predict);
+  setBatchNormReluFusion(false);
+  const {result: plain, counts: plainCounts} = await countNative(predict);
+  expect(counts.inferenceRelu).toBe(2);   // b1 -> r1 and b2 -> r2
+  expect(counts.inferencePlain).toBe(1);  // b2's y, read by the add
+  expect(plainCounts.inferenceRelu).toBe(0);
+  expect(Buffer.from(fused.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
   model.dispose();
 });
 

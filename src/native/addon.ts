@@ -47,9 +47,10 @@ export interface Addon {
   poolForward(g: ConvGeometry, isMax: boolean, x: Float32Array, y: Float32Array): void;
   maxPoolBackward(g: ConvGeometry, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   avgPoolBackward(g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
+  /** relu: tfjs's Relu of the result, in the same pass. */
   batchNorm(rows: number, channels: number, x: Float32Array, y: Float32Array, mean: Float32Array,
             variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull,
-            epsilon: number): void;
+            epsilon: number, relu: boolean): void;
   batchNormGrad(rows: number, channels: number, x: Float32Array, dy: Float32Array, mean: Float32Array,
                 variance: Float32Array, scale: Float32OrNull, epsilon: number, dx: Float32Array,
                 dmean: Float32Array, dvariance: Float32Array, dscale: Float32Array, doffset: Float32Array): void;

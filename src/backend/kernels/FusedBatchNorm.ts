@@ -1,8 +1,11 @@
-/** FusedBatchNorm: normalisation with given moments along the last axis. */
+/** FusedBatchNorm: normalisation with given moments along the last axis (tfjs-layers' inference
+ * path). The result is deferred: a Relu that reads it computes relu(y) from x in one pass
+ * (./batch_norm_relu.ts) and y itself is never written. */
 import {FusedBatchNorm, FusedBatchNormAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
 
-import {addon} from '../../native/addon';
-import {f32, nativeKernel, output} from '../kernel_utils';
+import {deferredOutput, f32, nativeKernel} from '../kernel_utils';
+
+import {applyBatchNorm, BatchNormSource, batchNormArrays} from './batch_norm_relu';
 
 export const fusedBatchNormConfig = nativeKernel(FusedBatchNorm, ({inputs, backend, attrs}) => {
   const {x, mean, variance, scale, offset} = inputs;
@@ -33,7 +36,10 @@ export const fusedBatchNormConfig = nativeKernel(FusedBatchNorm, ({inputs, backe
   }
   if (!ok(mean) || !ok(variance)) return null;
   const rows = channels === 0 ? 0 : util.sizeFromShape(x.shape) / channels;
-  const y = output(backend, x.shape);
-  addon().batchNorm(rows, channels, xv, y.values, mv, vv, sv, ov, varianceEpsilon ?? 0.001);
-  return y.info();
+  const source: BatchNormSource = {
+    kind: 'batchNorm', rows, channels, x: xv, mean: mv, variance: vv, scale: sv, offset: ov,
+    epsilon: varianceEpsilon ?? 0.001,
+  };
+  return deferredOutput(backend, x.shape, (y) => applyBatchNorm(source, false, y),
+                        {pins: batchNormArrays(source), source});
 });

@@ -1,8 +1,9 @@
 /**
  * Batch norm followed by a relu, in fewer passes (the conv -> batch norm -> relu block of VGG and
- * ResNet): the training-mode batch norm returns y deferred (./BatchNormTraining.ts), so
- * - Relu of that y is computed from x and the batch statistics in one pass (read x, write relu(y))
- *   and y itself is never written;
+ * ResNet): the batch norms return y deferred (training: ./BatchNormTraining.ts; inference:
+ * FusedBatchNorm), so
+ * - Relu of that y is computed from x and the statistics in one pass (read x, write relu(y)) and y
+ *   itself is never written;
  * - the relu gradient (ClickTrainReluGrad) of that y is returned deferred too, and the batch-norm
  *   gradient that receives it takes the relu gradient on the way in, recomputing y from x: the
  *   relu gradient's pass over three activation-sized arrays is gone.
@@ -26,9 +27,10 @@ export function setBatchNormReluFusion(on: boolean): void {
 /** clicktrain::BinaryOp::kReluGrad (native/elementwise/broadcast.h): dy * step(x), NaN passed. */
 export const BINARY_RELU_GRAD = 7;
 
-/** How a deferred training-mode batch-norm output y is computed. */
+/** How a deferred batch-norm output y is computed: training mode (per-channel arrays, batch
+ * statistics) or FusedBatchNorm (each parameter per channel or one value). */
 export interface BatchNormSource {
-  kind: 'batchNormTraining';
+  kind: 'batchNormTraining' | 'batchNorm';
   rows: number;
   channels: number;
   x: Float32Array;
@@ -53,14 +55,18 @@ export function batchNormArrays(s: BatchNormSource): Float32Array[] {
 
 /** y (relu: relu(y)) of a batch-norm source into out. */
 export function applyBatchNorm(s: BatchNormSource, relu: boolean, out: Float32Array): void {
-  addon().batchNormTrainingApply(s.rows, s.channels, s.x, s.mean, s.variance, s.scale, s.offset, s.epsilon,
-                                 relu, out);
+  if (s.kind === 'batchNorm') {
+    addon().batchNorm(s.rows, s.channels, s.x, out, s.mean, s.variance, s.scale, s.offset, s.epsilon, relu);
+  } else {
+    addon().batchNormTrainingApply(s.rows, s.channels, s.x, s.mean, s.variance, s.scale, s.offset, s.epsilon,
+                                   relu, out);
+  }
 }
 
 function batchNormSourceOf(backend: ClickTrainBackend, t: TensorInfo | null | undefined): BatchNormSource | null {
   if (!fusionEnabled || !t) return null;
   const s = backend.fusedSource(t.dataId) as BatchNormSource | undefined;
-  return s?.kind === 'batchNormTraining' ? s : null;
+  return s?.kind === 'batchNormTraining' || s?.kind === 'batchNorm' ? s : null;
 }
 
 /** The relu-gradient source of dy, when dy is a deferred relu gradient of a batch-norm output. */
@@ -84,8 +90,9 @@ export function reluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo): Tens
 export function deferredReluGradOfBatchNorm(backend: ClickTrainBackend, dy: TensorInfo,
                                             x: TensorInfo): TensorInfo | null {
   const bn = batchNormSourceOf(backend, x);
-  const dyv = bn && f32(backend, dy);
-  if (!bn || !dyv || dyv.length !== bn.rows * bn.channels || !util.arraysEqual(dy.shape, x.shape)) return null;
+  if (bn?.kind !== 'batchNormTraining') return null;  // only that gradient folds it in
+  const dyv = f32(backend, dy);
+  if (!dyv || dyv.length !== bn.rows * bn.channels || !util.arraysEqual(dy.shape, x.shape)) return null;
   const source: ReluGradSource = {kind: 'reluGradOfBatchNorm', dy: dyv, bn};
   return deferredOutput(backend, x.shape, (values) => {
     const y = f32(backend, x);  // computes y now if nothing has
