@@ -152,3 +152,21 @@ test('a deferred batch-norm output keeps its input: freed and its buffer offered
   expect(ref.maxRelError(got, want)).toBeLessThan(1e-5);
   tf.dispose([a, b, yt, mean, variance, scale, offset, ...others]);
 });
+
+test('a relu gradient of a batch norm read after the gradient computation ended', () => {
+  // The gradient w.r.t. a batch norm's output through a relu is the deferred relu gradient itself;
+  // here it is read after tf.grads and the tidy have freed the tensors it came from.
+  const layer = tfl.layers.batchNormalization({});
+  const x = tf.tensor(r.floats(2 * 3 * 3 * 6), [2, 3, 3, 6]);
+  const w = tf.tensor(r.floats(2 * 3 * 3 * 6), [2, 3, 3, 6]);
+  const gradAtOutput = () => tf.tidy(() => {
+    const y = layer.apply(x, {training: true}) as tf.Tensor;
+    return tf.grads((b: tf.Tensor) => tf.sum(tf.mul(tf.relu(b), w)))([y])[0];
+  });
+  setBatchNormReluFusion(true);
+  const fused = gradAtOutput();
+  setBatchNormReluFusion(false);
+  const plain = gradAtOutput();
+  expect(Buffer.from(fused.dataSync().buffer).equals(Buffer.from(plain.dataSync().buffer))).toBe(true);
+  tf.dispose([fused, plain, x, w]);
+});

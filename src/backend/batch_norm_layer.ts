@@ -2,11 +2,12 @@
  * tfjs-layers' BatchNormalization, while training on this backend, runs as one native kernel
  * (kernels/BatchNormTraining.ts) instead of moments + FusedBatchNorm and their autodiff chain.
  * tfjs-layers computes the training path inside the layer's `call` from module-private functions,
- * so the layer class's `call` is patched (as ./optimizers.ts patches the optimisers): same
- * outputs, same batch statistics, and moving-average updates with the bits of tfjs-layers' ops (one
- * kernel for both), equal up to float rounding, with no change to the model. Inference, other backends, a normalised axis
- * other than the last, non-float32 inputs, and layers without scale or center (which tfjs-layers
- * itself cannot train) run tfjs-layers' own code. CLICKTRAIN_FUSED_BATCHNORM=0 leaves it untouched.
+ * so the layer class's `call` is patched (as ./optimizers.ts patches the optimisers): the same
+ * outputs and batch statistics up to float rounding, and moving-average updates with the bits of
+ * tfjs-layers' ops (one kernel for both), with no change to the model. Inference, other backends,
+ * a normalised axis other than the last, non-float32 inputs, and layers without scale or center
+ * (which tfjs-layers itself cannot train) run tfjs-layers' own code. CLICKTRAIN_FUSED_BATCHNORM=0
+ * leaves it untouched.
  */
 import {engine, getBackend, mul, serialization, sub, Tensor, tidy, util} from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';

@@ -12,7 +12,7 @@ const OPS = [Relu, Step, Neg, Square, Sqrt, Rsqrt, Exp, Log, Abs, Sigmoid, Tanh,
 function unary(op: number) {
   return ({inputs, backend, attrs}: KernelArgs): TensorInfo | null => {
     const {x} = inputs;
-    // Relu of a training batch norm's (deferred) output: one pass from the batch norm's input.
+    // Relu of a batch norm's (deferred) output: one pass from the batch norm's input.
     const fused = OPS[op] === Relu && x ? reluOfBatchNorm(backend, x) : null;
     if (fused) return fused;
     const xv = f32(backend, x);

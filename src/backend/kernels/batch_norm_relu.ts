@@ -94,9 +94,11 @@ export function deferredReluGradOfBatchNorm(backend: ClickTrainBackend, dy: Tens
   const dyv = f32(backend, dy);
   if (!dyv || dyv.length !== bn.rows * bn.channels || !util.arraysEqual(dy.shape, x.shape)) return null;
   const source: ReluGradSource = {kind: 'reluGradOfBatchNorm', dy: dyv, bn};
+  // Read unfolded (a residual sum, a gradient kept past the step): y as computed already, else from
+  // the pinned source (the same bits; y's own tensor may be gone by then).
   return deferredOutput(backend, x.shape, (values) => {
-    const y = f32(backend, x);  // computes y now if nothing has
-    if (!y) throw new Error('clicktrain: relu gradient of a batch norm without float32 y');
+    let y = backend.data.has(x.dataId) && !backend.isDeferred(x.dataId) ? f32(backend, x) : null;
+    if (!y) applyBatchNorm(bn, false, y = new Float32Array(dyv.length));
     addon().binaryOp(BINARY_RELU_GRAD, [y.length], dyv, [y.length], y, [y.length], values);
   }, {pins: [dyv, ...batchNormArrays(bn)], source});
 }
