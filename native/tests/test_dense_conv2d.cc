@@ -19,37 +19,55 @@ std::string Tag(const char* what, const Conv2DParams& p) {
          " " + Describe(p);
 }
 
-void CheckAll(Runner& r, const Conv2DParams& p) {
-  auto x = RandomVector(static_cast<size_t>(p.InputSize()));
-  auto w = RandomVector(static_cast<size_t>(p.FilterSize()));
-  auto dy = RandomVector(static_cast<size_t>(p.OutputSize()));
+// Inputs and float64 references (before the epilogue) of one shape. The fixed shapes below are
+// checked under every ISA, thread count and GEMM strategy: their references (the bulk of this
+// test's time, ~20x the kernels' under the sanitizers) are computed once per run, on fresh inputs.
+struct Refs {
+  std::vector<float> x, w, dy;
+  std::vector<double> fwd, fwd_mag, bin, bin_mag, bfl, bfl_mag;
+};
+
+Refs MakeRefs(const Conv2DParams& p) {
+  Refs f;
+  f.x = RandomVector(static_cast<size_t>(p.InputSize()));
+  f.w = RandomVector(static_cast<size_t>(p.FilterSize()));
+  f.dy = RandomVector(static_cast<size_t>(p.OutputSize()));
+  f.fwd = RefConvForward(p, f.x, f.w);
+  f.fwd_mag = RefConvForward(p, Abs(f.x), Abs(f.w));
+  f.bin = RefConvBackpropInput(p, f.dy, f.w);
+  f.bin_mag = RefConvBackpropInput(p, Abs(f.dy), Abs(f.w));
+  f.bfl = RefConvBackpropFilter(p, f.x, f.dy);
+  f.bfl_mag = RefConvBackpropFilter(p, Abs(f.x), Abs(f.dy));
+  return f;
+}
+
+void CheckAll(Runner& r, const Conv2DParams& p, const Refs& f) {
   const int64_t taps = p.filter_h * p.filter_w;
   {
     std::vector<float> bias, prelu;
     Epilogue ep = RandomEpilogue(p.out_c, &bias, &prelu);
-    auto ref = RefConvForward(p, x, w), mag = RefConvForward(p, Abs(x), Abs(w));
+    auto ref = f.fwd, mag = f.fwd_mag;
     RefEpilogue(ep, p.batch * p.out_h * p.out_w, p.out_c, &ref);
     EpilogueMagnitude(ep, p.batch * p.out_h * p.out_w, p.out_c, &mag);
     auto y = Poisoned(ref.size());
-    r.Expect([&] { Conv2DForward(p, x.data(), w.data(), ep, y.data()); }, Tag("fwd runs", p));
+    r.Expect([&] { Conv2DForward(p, f.x.data(), f.w.data(), ep, y.data()); }, Tag("fwd runs", p));
     r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), SumTolerance(taps * p.in_c),
                  Tag("fwd act=", p).insert(8, std::to_string(static_cast<int>(ep.activation))));
   }
   {
-    auto ref = RefConvBackpropInput(p, dy, w);
-    auto dx = Poisoned(ref.size());
-    r.Expect([&] { Conv2DBackpropInput(p, dy.data(), w.data(), dx.data()); }, Tag("bwd-in runs", p));
-    r.CheckClose(MaxErrorVsMagnitude(dx, ref, RefConvBackpropInput(p, Abs(dy), Abs(w))),
-                 SumTolerance(taps * p.out_c), Tag("bwd-in", p));
+    auto dx = Poisoned(f.bin.size());
+    r.Expect([&] { Conv2DBackpropInput(p, f.dy.data(), f.w.data(), dx.data()); }, Tag("bwd-in runs", p));
+    r.CheckClose(MaxErrorVsMagnitude(dx, f.bin, f.bin_mag), SumTolerance(taps * p.out_c), Tag("bwd-in", p));
   }
   {
-    auto ref = RefConvBackpropFilter(p, x, dy);
-    auto dw = Poisoned(ref.size());
-    r.Expect([&] { Conv2DBackpropFilter(p, x.data(), dy.data(), dw.data()); }, Tag("bwd-filter runs", p));
-    r.CheckClose(MaxErrorVsMagnitude(dw, ref, RefConvBackpropFilter(p, Abs(x), Abs(dy))),
-                 SumTolerance(p.batch * p.out_h * p.out_w), Tag("bwd-filter", p));
+    auto dw = Poisoned(f.bfl.size());
+    r.Expect([&] { Conv2DBackpropFilter(p, f.x.data(), f.dy.data(), dw.data()); }, Tag("bwd-filter runs", p));
+    r.CheckClose(MaxErrorVsMagnitude(dw, f.bfl, f.bfl_mag), SumTolerance(p.batch * p.out_h * p.out_w),
+                 Tag("bwd-filter", p));
   }
 }
+
+void CheckAll(Runner& r, const Conv2DParams& p) { CheckAll(r, p, MakeRefs(p)); }
 
 Conv2DParams Make(int64_t b, int64_t ih, int64_t iw, int64_t ic, int64_t oh, int64_t ow, int64_t oc,
                   int64_t fh, int64_t fw, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
@@ -66,6 +84,15 @@ Conv2DParams Make(int64_t b, int64_t ih, int64_t iw, int64_t ic, int64_t oh, int
 int main() {
   Runner r;
   std::printf("gemm backend: %s\n", GemmBackendName());
+  // Fixed shapes: 1x1 pointwise (straight GEMM), batch 1, large explicit padding with an output
+  // bigger than the input, a chunked case (several im2col chunks), stride 2 + 5x5.
+  const std::vector<Conv2DParams> fixed = {
+      Make(2, 7, 5, 13, 7, 5, 17, 1, 1, 1, 1, 0, 0),        Make(1, 9, 9, 3, 5, 5, 8, 3, 3, 2, 2, 1, 1),
+      Make(1, 3, 4, 5, 9, 10, 6, 3, 3, 1, 1, 4, 4),         Make(1, 2, 2, 3, 6, 3, 4, 1, 2, 2, 1, 3, 1),
+      Make(1, 11, 13, 7, 4, 5, 9, 5, 5, 2, 2, 1, 2),        Make(1, 10, 10, 9, 6, 6, 5, 3, 3, 1, 1, 0, 0, 2, 2),
+      Make(2, 40, 40, 150, 40, 40, 33, 3, 3, 1, 1, 1, 1),   Make(2, 40, 40, 150, 20, 20, 33, 3, 3, 2, 2, 0, 0)};
+  std::vector<Refs> fixed_refs;
+  for (const Conv2DParams& p : fixed) fixed_refs.push_back(MakeRefs(p));
   for (Isa isa : RunnableIsas()) {
     SetActiveIsa(isa);
     for (int threads : {1, 2})
@@ -73,16 +100,7 @@ int main() {
       SetNumThreads(threads);
       SetConvGemmStrategy(st);
       for (int t = 0; t < 15; ++t) CheckAll(r, RandomConvParams());
-      // Fixed shapes: 1x1 pointwise (straight GEMM), batch 1, large explicit padding with an
-      // output bigger than the input, a chunked case (several im2col chunks), stride 2 + 5x5.
-      CheckAll(r, Make(2, 7, 5, 13, 7, 5, 17, 1, 1, 1, 1, 0, 0));
-      CheckAll(r, Make(1, 9, 9, 3, 5, 5, 8, 3, 3, 2, 2, 1, 1));
-      CheckAll(r, Make(1, 3, 4, 5, 9, 10, 6, 3, 3, 1, 1, 4, 4));
-      CheckAll(r, Make(1, 2, 2, 3, 6, 3, 4, 1, 2, 2, 1, 3, 1));
-      CheckAll(r, Make(1, 11, 13, 7, 4, 5, 9, 5, 5, 2, 2, 1, 2));
-      CheckAll(r, Make(1, 10, 10, 9, 6, 6, 5, 3, 3, 1, 1, 0, 0, 2, 2));
-      CheckAll(r, Make(2, 40, 40, 150, 40, 40, 33, 3, 3, 1, 1, 1, 1));
-      CheckAll(r, Make(2, 40, 40, 150, 20, 20, 33, 3, 3, 2, 2, 0, 0));
+      for (size_t i = 0; i < fixed.size(); ++i) CheckAll(r, fixed[i], fixed_refs[i]);
     }
   }
   SetConvGemmStrategy(ConvGemmStrategy::kDefault);
