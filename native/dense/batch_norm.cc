@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -209,13 +209,11 @@ void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, c
   if (channels <= 0) return;
   const size_t C = static_cast<size_t>(channels);
   // The relu's input y, as the forward computed it (its affine's sub is this mean, to the bit).
-  std::unique_ptr<BatchNormAffine> forward;
+  std::optional<BatchNormAffine> forward;
   batch_norm_kernels::Affine relu_affine{};
-  if (relu) {
-    forward = std::make_unique<BatchNormAffine>(
-        TrainingArgs(channels, mean, variance, scale, relu->offset, epsilon), channels);
-    relu_affine = forward->Kernel();
-  }
+  if (relu)
+    relu_affine = forward.emplace(TrainingArgs(channels, mean, variance, scale, relu->offset, epsilon), channels)
+                      .Kernel();
   const batch_norm_kernels::Affine* ra = relu ? &relu_affine : nullptr;
   std::vector<double> sdy(C), sdyx(C);
   DyAndDyXSums(rows, channels, x, dy, mean, ra, sdy.data(), sdyx.data());

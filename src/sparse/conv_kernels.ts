@@ -22,13 +22,7 @@ export function sparseConvForward(
   return true;
 }
 
-/** The layout a backward-data call runs sparse with, or null when the dense kernel must run. */
-export function backpropInputLayout(backend: ClickTrainBackend, filter: TensorInfo,
-                                    g: ConvGeometry): SparseLayout | FrozenEntry | null {
-  if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return null;
-  return layoutForFilter(backend, filter, g);
-}
-
+/** Backward-data on the layout layoutForFilter chose for the call's filter. */
 export function sparseConvBackpropInput(chosen: SparseLayout | FrozenEntry, g: ConvGeometry,
                                         dy: Float32Array, dx: Float32Array): void {
   sparseAddon().sparseBackpropInput(layoutOf(chosen).handle, g, dy, dx);

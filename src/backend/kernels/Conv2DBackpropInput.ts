@@ -6,7 +6,8 @@
 import {backend_util, Conv2DBackpropInput, Conv2DBackpropInputAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {backpropInputLayout, sparseConvBackpropInput} from '../../sparse/conv_kernels';
+import {sparseConvBackpropInput} from '../../sparse/conv_kernels';
+import {layoutForFilter} from '../../sparse/dispatch';
 import {convGeometry} from '../conv_geometry';
 import {cudaRoutes, tryCuda} from '../cuda_route';
 import {deferredOutput, f32, f32Later, nativeKernel, output} from '../kernel_utils';
@@ -28,7 +29,7 @@ export const conv2DBackpropInputConfig =
         tryCuda('cudaConv2dBackpropInput', g, dyv, wv, dx.values);
         return dx.info();
       }
-      const chosen = backpropInputLayout(backend, filter, g);
+      const chosen = layoutForFilter(backend, filter, g);  // null: dense
       if (chosen) {
         const dx = output(backend, info.inShape);
         sparseConvBackpropInput(chosen, g, dyv, dx.values);
