@@ -41,9 +41,51 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 namespace clicktrain {
+
+// Per-layout cache of the CPU kernels' per-pass plans (sparse_conv.cc), derived from the layout's
+// structure only (never from values): a frozen layer rebuilds nothing per call. A copy of a
+// layout starts with an empty cache, so a copy whose structure is then edited cannot reuse plans
+// of the original; editing a layout's structure in place after a sparse call is not supported.
+struct LayoutPlanCache {
+  LayoutPlanCache() = default;
+  LayoutPlanCache(const LayoutPlanCache&) {}
+  LayoutPlanCache& operator=(const LayoutPlanCache&) {
+    Clear();
+    return *this;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lk(mu_);
+    plans_.clear();
+  }
+  // The cached plan of type T (one `kind` tag per type) that satisfies match(const T&), else
+  // build() (a std::shared_ptr<const T>) is cached and returned; the oldest of kCapacity goes.
+  template <class T, class Match, class Build>
+  std::shared_ptr<const T> Get(int kind, Match match, Build build) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const auto& e : plans_) {
+        if (e.first != kind) continue;
+        auto plan = std::static_pointer_cast<const T>(e.second);
+        if (match(*plan)) return plan;
+      }
+    }
+    std::shared_ptr<const T> plan = build();  // outside the lock: O(kernels)
+    std::lock_guard<std::mutex> lk(mu_);
+    if (plans_.size() >= kCapacity) plans_.erase(plans_.begin());
+    plans_.emplace_back(kind, plan);
+    return plan;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 8;
+  std::mutex mu_;
+  std::vector<std::pair<int, std::shared_ptr<const void>>> plans_;
+};
 
 struct PatternLayout {
   int32_t in_c = 0, out_c = 0;
@@ -81,6 +123,8 @@ struct PatternLayout {
   // refresh_transposed_value[j] its index in transposed->values (empty without a transposed
   // companion). Built by BuildPatternLayout; a layout assembled by hand gets it on first refresh.
   std::vector<int32_t> refresh_dense_index, refresh_value, refresh_transposed_value;
+
+  mutable LayoutPlanCache plan_cache;
 
   int64_t NumKernels() const { return static_cast<int64_t>(kernel_ic.size()); }
   int64_t NumValues() const { return static_cast<int64_t>(values.size()); }

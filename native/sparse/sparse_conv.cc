@@ -159,13 +159,16 @@ std::vector<TapList> FullTaps(const PatternLayout& L, int64_t rs, int64_t col = 
   return t;
 }
 
-// Input-channel blocking plan of a pass, computed once per call in O(kernels): the kernels of
+// Input-channel blocking plan of a pass, computed in O(kernels) once per layout and pass geometry
+// (CachedPlan): the kernels of
 // slot s with input channel in block b are order[at(s, b) .. at(s, b + 1)), grouped by pattern
 // (a stable bucket sort of the layout's (pattern, ic) order by block), so the pattern switch in
 // the micro-kernels sees runs of one target and its indirect branch stays predicted. (Scanning
 // for the block ranges inside every tile used to cost as much as the arithmetic.)
 struct BlockPlan {
-  int64_t block = 1, nblk = 1;
+  // Cache key: block, the channel plane and the tap table the entries were resolved with.
+  int64_t block = 1, nblk = 1, plane = 0;
+  std::vector<TapList> taps;
   std::vector<int32_t> bounds;  // [out_c][nblk + 1], indices into order
   std::vector<int32_t> order;   // kernel indices, size NumKernels
   std::vector<KernelEntry> ents;  // parallel to order (see ResolveEntries); empty = not used
@@ -220,6 +223,34 @@ void ResolveEntries(const PatternLayout& L, const TapList* taps, int64_t plane, 
       P.all4 = false;
     }
   }
+}
+
+bool SameTaps(const std::vector<TapList>& a, const TapList* b) {
+  for (size_t q = 0; q < a.size(); ++q) {
+    if (a[q].n != b[q].n || a[q].sid != b[q].sid) return false;
+    for (int t = 0; t < a[q].n; ++t)
+      if (a[q].vi[t] != b[q].vi[t] || a[q].off[t] != b[q].off[t]) return false;
+  }
+  return true;
+}
+
+// The plan of (block, plane, taps) for L, built on first use and kept in L's plan cache (a layer
+// sees a few geometries: its batch sizes' lane or flat passes). At batch 1 building it was ~17% of
+// a 8x8x256 forward.
+constexpr int kBlockPlanKind = 0;
+std::shared_ptr<const BlockPlan> CachedPlan(const PatternLayout& L, int64_t block, const TapList* taps,
+                                            int64_t plane) {
+  block = std::max<int64_t>(1, block);
+  return L.plan_cache.Get<BlockPlan>(
+      kBlockPlanKind,
+      [&](const BlockPlan& P) { return P.block == block && P.plane == plane && SameTaps(P.taps, taps); },
+      [&] {
+        auto P = std::make_shared<BlockPlan>(MakeBlockPlan(L, block));
+        P->plane = plane;
+        P->taps.assign(taps, taps + L.patterns.size());
+        ResolveEntries(L, taps, plane, *P);
+        return std::shared_ptr<const BlockPlan>(std::move(P));
+      });
 }
 
 // Runs output channels [c0, c1) of nt tiles (tile t reads xs[t], accumulates into
@@ -296,8 +327,8 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   // The group's input windows of one channel block share the ~20 KiB of L1.
   // Blocks sized for ONE tile's windows: the 8 tiles' windows of a block then mostly come from
   // L2, which measured faster than 8x smaller blocks (too few kernels per call).
-  BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, cp.S));
-  ResolveEntries(L, cp.taps, plane, P);
+  const std::shared_ptr<const BlockPlan> plan = CachedPlan(L, ChannelBlock(RT, WT, cp.S), cp.taps, plane);
+  const BlockPlan& P = *plan;
   const FwdTileFn fn = P.all4 ? K.fwd4[cp.shape][cp.S - 1] : K.fwd[cp.shape][cp.S - 1];
   ParallelTasks(ngroups * nch, [&](int64_t u, int) {
     const int64_t ch = u % nch, g = u / nch;
@@ -367,8 +398,9 @@ void RunFlatPass(const IsaKernels& K, const float* src, int64_t N, int64_t H, in
   const int64_t chunk = ChannelChunk(TC, tiles);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   const bool ident = EpilogueIsIdentity(ep);
-  BlockPlan P = MakeBlockPlan(L, std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4)));
-  ResolveEntries(L, taps.data(), plane, P);
+  const std::shared_ptr<const BlockPlan> plan =
+      CachedPlan(L, std::max<int64_t>(4, 20480 / ((tv + 2 * Wp + 2) * 4)), taps.data(), plane);
+  const BlockPlan& P = *plan;
   const FwdTileFn fn = P.all4 ? K.fwd_flat4[small ? 1 : 0] : K.fwd_flat[small ? 1 : 0];
   for (int64_t n = 0; n < N; ++n) {
     ParallelFor(C, 64, [&](int64_t c0, int64_t c1) {
@@ -688,8 +720,8 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   const int64_t TC = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), TC));
   const int64_t th = OHt / RT, tw = OWt / WT;
-  BlockPlan P = MakeBlockPlan(L, ChannelBlock(RT, WT, S));
-  ResolveEntries(L, taps.data(), X.Plane(), P);
+  const std::shared_ptr<const BlockPlan> plan = CachedPlan(L, ChannelBlock(RT, WT, S), taps.data(), X.Plane());
+  const BlockPlan& P = *plan;
   const GradTileFn fn = P.all4 ? K.grad4[shape][S - 1] : K.grad[shape][S - 1];
   const int64_t tiles = X.nb * th * tw;
   // Thread t owns slots t, t+nt, ...: slots are sorted by kept-kernel count (the reorder), so the

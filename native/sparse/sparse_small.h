@@ -27,6 +27,9 @@ struct SmallSlotArgs {
   const PatternLayout* L;
   const float* col;           // [9][in_c][vecs * 8]
   const int8_t* taps;         // [pattern][9] tap indices (kh*3 + kw), ascending
+  // When every kernel has 4 entries (values of kernel k at 4k) and 9 * in_c fits 16 bits: kernel
+  // k's 4 col rows rows[4k .. 4k+4) (tap * in_c + ic), precomputed once per layout; else nullptr.
+  const uint16_t* rows;
   int vecs;                   // pixel vectors of 8
   int64_t pixels;             // valid lanes
   float* y;                   // [pixels][out_c]

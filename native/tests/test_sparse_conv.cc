@@ -245,10 +245,10 @@ struct Case {
   bool bias;
 };
 
-void RunCase(Runner& r, const Case& c, const char* isa, int threads) {
+// All three passes of case c on layout L (built from masks), with fresh weights refreshed into it.
+void RunCaseOn(Runner& r, const Case& c, PatternLayout& L, const std::vector<uint16_t>& masks,
+               const char* isa, int threads) {
   const Conv2DParams& p = c.p;
-  auto masks = RandomMasks(p.in_c, p.out_c, c.lib, c.pat, c.prune, c.empty);
-  PatternLayout L = BuildPatternLayout(masks.data(), p.in_c, p.out_c);
   auto w = MaskedWeights(masks, p.in_c, p.out_c);
   RefreshValues(L, w.data());
   auto x = RandomVector(static_cast<size_t>(p.InputSize()));
@@ -296,6 +296,42 @@ void RunCase(Runner& r, const Case& c, const char* isa, int threads) {
         else zeros_ok &= std::fabs(dwd[i] - dwref[i]) <= 1e-5 * std::max(dwmag[i], 1e-30);
       }
   r.Check(zeros_ok, "backprop filter dense: kept exact, pruned zero " + d);
+}
+
+void RunCase(Runner& r, const Case& c, const char* isa, int threads) {
+  auto masks = RandomMasks(c.p.in_c, c.p.out_c, c.lib, c.pat, c.prune, c.empty);
+  PatternLayout L = BuildPatternLayout(masks.data(), c.p.in_c, c.p.out_c);
+  RunCaseOn(r, c, L, masks, isa, threads);
+}
+
+// One layout through many geometries (more than its plan cache holds), twice over with new
+// weights each time, then a copy of it: the per-layout plan cache must never hand a pass a plan
+// of another geometry, a stale one after eviction, or the original's plans to an edited copy.
+void TestPlanCacheReuse(Runner& r, const char* isa) {
+  const int64_t ci = 21, co = 26;
+  auto masks = RandomMasks(ci, co, 8, 4, 0.5, 0.1);
+  PatternLayout L = BuildPatternLayout(masks.data(), ci, co);
+  std::vector<Conv2DParams> geoms;
+  for (int n : {1, 3, 9})
+    for (int s : {1, 2})
+      for (bool same : {true, false}) geoms.push_back(MakeParams(n, 5 + n % 4 + s, 7 + s, ci, co, s, same));
+  geoms.push_back(MakeParams(16, 4, 4, ci, co, 1, true));  // tiny-image path
+  geoms.push_back(MakeParams(2, 12, 12, ci, co, 1, true));
+  for (int round = 0; round < 2; ++round)
+    for (int threads : {2, 1}) {
+      SetNumThreads(threads);
+      for (const Conv2DParams& p : geoms)
+        RunCaseOn(r, Case{p, 8, 4, 0.5, 0.1, Activation::kRelu, true}, L, masks, isa, threads);
+    }
+  // A copy starts with an empty cache; editing its structure must not reuse the original's plans.
+  PatternLayout C = L;
+  auto masks2 = RandomMasks(ci, co, 5, 4, 0.25, 0.0);
+  C = BuildPatternLayout(masks2.data(), ci, co);
+  SetNumThreads(2);
+  for (size_t i = 0; i < geoms.size(); i += 3) {
+    RunCaseOn(r, Case{geoms[i], 5, 4, 0.25, 0.0, Activation::kLinear, false}, C, masks2, isa, 2);
+    RunCaseOn(r, Case{geoms[i], 8, 4, 0.5, 0.1, Activation::kLinear, false}, L, masks, isa, 2);
+  }
 }
 
 std::vector<Case> MakeCases() {
@@ -364,6 +400,7 @@ int main() {
       SetNumThreads(threads);
       for (const Case& c : cases) RunCase(r, c, IsaName(isa), threads);
     }
+    TestPlanCacheReuse(r, IsaName(isa));
   }
   // The entry points as shipped (dense fallback for layers keeping > 1/3 of the weights).
   SetSparseDenseFallback(true);
