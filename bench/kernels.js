@@ -29,7 +29,13 @@ async function run(opts) {
       const w = tf.randomNormal([3, 3, c, c], 0, 0.05);
       const bias = tf.randomNormal([c]);
       const dy = tf.randomNormal([batch, hw, hw, c]);
-      const timeKernel = (fn) => timeMedian(() => tf.dispose(fn()), {reps: opts.quick ? 3 : 7});
+      // Results are materialised before disposal: clicktrain may return a deferred tensor (its
+      // dense Conv2DBackpropInput does), and disposing it unread would time nothing.
+      const timeKernel = (fn) => timeMedian(() => {
+        const t = fn();
+        tf.backend().materialize(t.dataId);
+        tf.dispose(t);
+      }, {reps: opts.quick ? 3 : 7});
       const fwd = await timeKernel(() => tf.fused.conv2d({x, filter: w, bias, activation: 'relu', pad: 'same', strides: 1}));
       const bin = await timeKernel(() => tf.engine().runKernel('Conv2DBackpropInput', {dy, filter: w}, {...attrs, inputShape: x.shape}));
       const bfl = await timeKernel(() => tf.engine().runKernel('Conv2DBackpropFilter', {x, dy}, {...attrs, filterShape: w.shape}));
