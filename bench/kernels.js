@@ -1,7 +1,7 @@
 // Dense kernel bench: Conv2D/FusedConv2D forward and both backprops on CIFAR layer shapes, side by
 // side with tfjs-backend-wasm (XNNPACK), tfjs-backend-cpu and the sgemm ceiling of this run.
 'use strict';
-const {loadClicktrain, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson} = require('./lib');
+const {loadClicktrain, runMaterialized, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson} = require('./lib');
 
 const SHAPES = [[32, 64], [16, 128], [8, 256], [4, 512]];
 
@@ -29,13 +29,7 @@ async function run(opts) {
       const w = tf.randomNormal([3, 3, c, c], 0, 0.05);
       const bias = tf.randomNormal([c]);
       const dy = tf.randomNormal([batch, hw, hw, c]);
-      // Results are materialised before disposal: clicktrain may return a deferred tensor (its
-      // dense Conv2DBackpropInput does), and disposing it unread would time nothing.
-      const timeKernel = (fn) => timeMedian(() => {
-        const t = fn();
-        tf.backend().materialize(t.dataId);
-        tf.dispose(t);
-      }, {reps: opts.quick ? 3 : 7});
+      const timeKernel = (fn) => timeMedian(() => runMaterialized(tf, fn), {reps: opts.quick ? 3 : 7});
       const fwd = await timeKernel(() => tf.fused.conv2d({x, filter: w, bias, activation: 'relu', pad: 'same', strides: 1}));
       const bin = await timeKernel(() => tf.engine().runKernel('Conv2DBackpropInput', {dy, filter: w}, {...attrs, inputShape: x.shape}));
       const bfl = await timeKernel(() => tf.engine().runKernel('Conv2DBackpropFilter', {x, dy}, {...attrs, filterShape: w.shape}));

@@ -101,4 +101,12 @@ function writeJson(suite, payload) {
   console.log(`\nwrote ${path.relative(root, file)}`);
 }
 
-module.exports = {timeInterleaved, loadClicktrain, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson, fmt, nowMs};
+/** Runs a kernel and disposes its result after materialising it: clicktrain may return a deferred
+ * tensor (its dense Conv2DBackpropInput does), and disposing that unread would time nothing. */
+function runMaterialized(tf, fn) {
+  const t = fn();
+  tf.backend().materialize?.(t.dataId);
+  tf.dispose(t);
+}
+
+module.exports = {runMaterialized, timeInterleaved, loadClicktrain, timeMedian, sgemmRate, initWasm, machine, printTable, writeJson, fmt, nowMs};

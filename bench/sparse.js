@@ -2,7 +2,7 @@
 // path of this backend (same kernels with the sparse ones switched off), on CIFAR layer shapes with
 // 4-entry patterns (8-pattern library) and 0/50/75% connectivity pruning, side by side in one run.
 'use strict';
-const {loadClicktrain, timeMedian, sgemmRate, machine, printTable} = require('./lib');
+const {loadClicktrain, runMaterialized, timeMedian, sgemmRate, machine, printTable} = require('./lib');
 
 const SHAPES = [[32, 64], [16, 128], [8, 256], [4, 512]];
 const PRUNE = [0, 0.5, 0.75];
@@ -58,14 +58,7 @@ async function run(opts) {
         const dy = tf.randomNormal([batch, hw, hw, c]);
         const attrs = {strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1};
         const reps = opts.quick ? 3 : 5;
-        // Every pass's result is materialised before it is disposed: the backend may return a
-        // deferred tensor (the dense Conv2DBackpropInput does: a step never reads the first
-        // layer's), and disposing that unread would time nothing.
-        const run = (name, inputs, a) => {
-          const t = tf.engine().runKernel(name, inputs, a);
-          tf.backend().materialize(t.dataId);
-          tf.dispose(t);
-        };
+        const run = (name, inputs, a) => runMaterialized(tf, () => tf.engine().runKernel(name, inputs, a));
         const passes = {
           fwd: () => run('Conv2D', {x, filter: variable}, attrs),
           bwdIn: () => run('Conv2DBackpropInput', {dy, filter: variable}, {...attrs, inputShape: x.shape}),
