@@ -4,9 +4,11 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/conv_params.h"
+#include "dense/batch_norm.h"
 #include "dense/epilogue.h"
 
 namespace clicktrain_binding {
@@ -39,5 +41,11 @@ clicktrain::Conv2DParams ArgConvParams(const Napi::CallbackInfo& info, size_t i)
 // Fused epilogue from (bias | null, activation code, leaky alpha, prelu | null) at info[i..i+3];
 // bias and prelu must have `channels` elements or one.
 clicktrain::Epilogue ArgEpilogue(const Napi::CallbackInfo& info, size_t i, int64_t channels);
+
+// An inference batch norm to fold into a conv's epilogue, from info[i]: null/undefined (none) or
+// {mean, variance, scale|null, offset|null, epsilon, relu}, each array with `channels` elements or
+// one (binding/batch_norm_fold.cc). The Epilogue points into the result: keep it alive.
+std::optional<clicktrain::BatchNormFold> ArgBatchNormFold(const Napi::CallbackInfo& info, size_t i,
+                                                          int64_t channels);
 
 }  // namespace clicktrain_binding

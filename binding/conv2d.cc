@@ -8,13 +8,16 @@ namespace {
 
 using clicktrain::Conv2DParams;
 
-// conv2dForward(geometry, x, filter, y, bias|null, activation, leakyAlpha, prelu|null)
+// conv2dForward(geometry, x, filter, y, bias|null, activation, leakyAlpha, prelu|null, batchNorm?)
+// batchNorm: an inference batch norm (+ relu) applied after the activation (args.h).
 Napi::Value Conv2DForward(const Napi::CallbackInfo& info) {
   Conv2DParams p = ArgConvParams(info, 0);
   auto x = ArgSizedFloat32(info, 1, "x", p.InputSize());
   auto w = ArgSizedFloat32(info, 2, "filter", p.FilterSize());
   auto y = ArgSizedFloat32(info, 3, "y", p.OutputSize());
   clicktrain::Epilogue ep = ArgEpilogue(info, 4, p.out_c);
+  const auto fold = ArgBatchNormFold(info, 8, p.out_c);
+  if (fold) ep.batch_norm = fold->epilogue();
   clicktrain::Conv2DForward(p, x.Data(), w.Data(), ep, y.Data());
   return info.Env().Undefined();
 }

@@ -96,7 +96,8 @@ Napi::Value Supported(const Napi::CallbackInfo& info) {
                                             clicktrain::SparseConvSupported(p));
 }
 
-// sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null)
+// sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null, batchNorm?)
+// batchNorm: an inference batch norm (+ relu) applied after the activation (args.h).
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
@@ -105,6 +106,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   CheckLength(x, p.InputSize(), "x");
   CheckLength(y, p.OutputSize(), "y");
   clicktrain::Epilogue ep = ArgEpilogue(info, 4, p.out_c);
+  const auto fold = ArgBatchNormFold(info, 8, p.out_c);
+  if (fold) ep.batch_norm = fold->epilogue();
   clicktrain::SparseConv2DForward(p, x.Data(), h.layout, ep, y.Data());
   return info.Env().Undefined();
 }

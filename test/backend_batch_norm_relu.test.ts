@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '../src';
 import {addon} from '../src/native/addon';
 import {setBatchNormReluFusion} from '../src/backend/kernels/batch_norm_relu';
+import {setConvBatchNormFusion} from '../src/backend/kernels/conv_batch_norm';
 import * as ref from './helpers/reference';
 
 const seed = ref.testSeed();
@@ -118,6 +119,7 @@ test('inference (FusedBatchNorm): the same bits fused and unfused, relu from the
   const model = buildModel(12);
   const x = tf.tensor(r.floats(2 * 6 * 5 * 3), [2, 6, 5, 3]);
   const predict = () => (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+  setConvBatchNormFusion(false);  // the batch norm on its own here (the conv fold: backend_conv_batch_norm)
   setBatchNormReluFusion(true);
   const {result: fused, counts} = await countNative(predict);
   setBatchNormReluFusion(false);
@@ -126,6 +128,7 @@ test('inference (FusedBatchNorm): the same bits fused and unfused, relu from the
   expect(counts.inferencePlain).toBe(1);  // b2's y, read by the add
   expect(plainCounts.inferenceRelu).toBe(0);
   expect(Buffer.from(fused.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
+  setConvBatchNormFusion(true);
   model.dispose();
 });
 

@@ -149,6 +149,28 @@ void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, 
   });
 }
 
+BatchNormFold::BatchNormFold(const BatchNormArgs& a, int64_t channels, bool relu) {
+  BatchNormAffine f(a, channels);
+  sub_ = std::move(f.sub);
+  mul_ = std::move(f.mul);
+  add_ = std::move(f.add);
+  ep_ = {sub_.data(), mul_.data(), add_.data(), relu};
+}
+
+void ApplyEpilogueBatchNorm(const EpilogueBatchNorm& bn, int64_t rows, int64_t channels, int64_t c0,
+                            int64_t c1, float* data) {
+  const auto& k = Kernels();
+  const batch_norm_kernels::Affine f{bn.mul + c0, bn.add + c0};
+  if (c0 == 0 && c1 == channels) {
+    k.apply(data, rows, channels, bn.sub, f, bn.relu, data);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = data + r * channels + c0;
+    k.apply(row, 1, c1 - c0, bn.sub + c0, f, bn.relu, row);
+  }
+}
+
 void BatchNormBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
                        const float* mean, const float* variance, const float* scale,
                        float epsilon, const BatchNormGrads& g) {

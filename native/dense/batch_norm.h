@@ -3,6 +3,9 @@
 // (its *_len = 1) broadcast to all, or is absent (nullptr: scale 1, offset 0).
 #pragma once
 #include <cstdint>
+#include <vector>
+
+#include "dense/epilogue.h"
 
 namespace clicktrain {
 
@@ -21,6 +24,19 @@ struct BatchNormArgs {
 // relu: y = relu(y) as tfjs's Relu (NaN passes), in the same pass.
 void BatchNormInference(const BatchNormArgs& a, int64_t rows, int64_t channels, const float* x,
                         float* y, bool relu = false);
+
+// An inference batch norm (and relu) for a conv's epilogue: the per-channel arrays
+// BatchNormInference computes with, so conv + fold gives the bits of conv, then BatchNormInference.
+// Keep it alive while the epilogue is in use.
+class BatchNormFold {
+ public:
+  BatchNormFold(const BatchNormArgs& a, int64_t channels, bool relu);
+  const EpilogueBatchNorm* epilogue() const { return &ep_; }
+
+ private:
+  std::vector<float> sub_, mul_, add_;
+  EpilogueBatchNorm ep_;
+};
 
 // Gradients of FusedBatchNorm with respect to each of its inputs, as tfjs defines them (mean and
 // variance are inputs there: their gradients flow on to the moments that produced them). All

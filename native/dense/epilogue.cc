@@ -68,19 +68,18 @@ void EpilogueRows(const Epilogue& ep, int64_t r0, int64_t r1, int64_t channels, 
         break;
     }
   }
+  if (ep.batch_norm) ApplyEpilogueBatchNorm(*ep.batch_norm, r1 - r0, channels, 0, channels, data + r0 * channels);
 }
 
 }  // namespace
 
 void ApplyEpilogueSerial(const Epilogue& ep, int64_t rows, int64_t channels, float* data) {
-  if (rows <= 0 || channels <= 0) return;
-  if (!ep.bias && ep.activation == Activation::kLinear) return;
+  if (rows <= 0 || channels <= 0 || EpilogueIsIdentity(ep)) return;
   EpilogueRows(ep, 0, rows, channels, data);
 }
 
 void ApplyEpilogue(const Epilogue& ep, int64_t rows, int64_t channels, float* data) {
-  if (rows <= 0 || channels <= 0) return;
-  if (!ep.bias && ep.activation == Activation::kLinear) return;
+  if (rows <= 0 || channels <= 0 || EpilogueIsIdentity(ep)) return;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels);
   ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) { EpilogueRows(ep, r0, r1, channels, data); });
 }

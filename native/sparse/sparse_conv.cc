@@ -136,10 +136,11 @@ void EpilogueRow(const Epilogue& ep, float* row, int64_t c0, int64_t c1) {
     default:
       for (int64_t c = c0; c < c1; ++c) row[c] = Activate(ep, row[c], c);
   }
+  if (ep.batch_norm) ApplyEpilogueBatchNorm(*ep.batch_norm, 1, c1, c0, c1, row);
 }
 
 bool EpilogueIsIdentity(const Epilogue* ep) {
-  return !ep || (!ep->bias && ep->activation == Activation::kLinear);
+  return !ep || clicktrain::EpilogueIsIdentity(*ep);
 }
 
 // Tap table of each pattern of a layout for the forward-style pass (all taps, plain offsets).

@@ -7,6 +7,7 @@
 #include "dense/conv2d.h"
 #include "dense/conv2d_internal.h"
 #include "dense/gemm.h"
+#include "test_batch_norm_fold.h"
 #include "test_dense_ref.h"
 
 using namespace clicktrain;
@@ -53,6 +54,9 @@ void CheckAll(Runner& r, const Conv2DParams& p, const Refs& f) {
     r.Expect([&] { Conv2DForward(p, f.x.data(), f.w.data(), ep, y.data()); }, Tag("fwd runs", p));
     r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), SumTolerance(taps * p.in_c),
                  Tag("fwd act=", p).insert(8, std::to_string(static_cast<int>(ep.activation))));
+    CheckBatchNormFold(r, ep, p.batch * p.out_h * p.out_w, p.out_c,
+                       [&](const Epilogue& e, float* out) { Conv2DForward(p, f.x.data(), f.w.data(), e, out); },
+                       Tag("fwd", p));
   }
   {
     auto dx = Poisoned(f.bin.size());

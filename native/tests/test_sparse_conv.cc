@@ -10,6 +10,7 @@
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
 #include "sparse/sparse_tiny_image.h"
+#include "test_batch_norm_fold.h"
 #include "test_sparse_masks.h"
 #include "test_util.h"
 
@@ -270,6 +271,8 @@ void RunCaseOn(Runner& r, const Case& c, PatternLayout& L, const std::vector<uin
   auto y = Poisoned(ref.size());
   r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data()); }, "forward runs " + d);
   r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), 1e-5, "forward " + d);
+  CheckBatchNormFold(r, ep, p.batch * p.out_h * p.out_w, p.out_c,
+                     [&](const Epilogue& e, float* out) { SparseConv2DForward(p, x.data(), L, e, out); }, d);
   // Backward data.
   auto dx = Poisoned(static_cast<size_t>(p.InputSize()));
   r.Expect([&] { SparseConv2DBackpropInput(p, dy.data(), L, dx.data()); }, "backprop input runs " + d);

@@ -20,6 +20,17 @@ export interface AddonInfo {
   cuda?: {built: boolean; available: boolean; device?: string; reason?: string};
 }
 
+/** An inference batch norm (then relu, when set) applied after a conv's epilogue, with the bits of
+ * the separate batchNorm kernel; each array has one value per output channel, or one. */
+export interface BatchNormFold {
+  mean: Float32Array;
+  variance: Float32Array;
+  scale: Float32OrNull;
+  offset: Float32OrNull;
+  epsilon: number;
+  relu: boolean;
+}
+
 export interface Addon {
   info(): AddonInfo;
   setNumThreads(n: number): number;
@@ -28,7 +39,7 @@ export interface Addon {
         b: Float32Array, c: Float32Array): void;
   conv2dForward(g: ConvGeometry, x: Float32Array, filter: Float32Array, y: Float32Array,
                 bias: Float32OrNull, activation: number, leakyAlpha: number,
-                prelu: Float32OrNull): void;
+                prelu: Float32OrNull, batchNorm?: BatchNormFold | null): void;
   conv2dBackpropInput(g: ConvGeometry, dy: Float32Array, filter: Float32Array,
                       dx: Float32Array): void;
   conv2dBackpropFilter(g: ConvGeometry, x: Float32Array, dy: Float32Array,

@@ -3,23 +3,39 @@ import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {ClickTrainBackend} from '../backend/backend';
 import type {NativeEpilogue} from '../backend/kernel_utils';
-import type {ConvGeometry} from '../native/addon';
+import type {BatchNormFold, ConvGeometry} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {deferredDense} from './frozen_update';
 import {SparseLayout, sparseAddon} from './layout';
 import {PackedSlots} from './packed_slots';
 
+/** Runs a forward convolution into y, with an inference batch norm folded in when given. */
+export type ConvRunner = (y: Float32Array, batchNorm: BatchNormFold | null) => void;
+
+/** The sparse forward for this call (its layout chosen now, run later with the layout's values
+ * at that time), or null when the dense kernel must run. */
+export function sparseForwardRunner(
+    backend: ClickTrainBackend, x: TensorInfo, filter: TensorInfo, g: ConvGeometry,
+    xv: Float32Array, ep: NativeEpilogue | null): {run: ConvRunner, layout: SparseLayout} | null {
+  if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return null;
+  const chosen = layoutForFilter(backend, filter, g);
+  noteForwardInput(x, filter.shape, chosen);
+  if (!chosen) return null;
+  const layout = layoutOf(chosen);
+  const run: ConvRunner = (y, batchNorm) => {
+    sparseAddon().sparseForward(layout.handle, g, xv, y, ep?.bias ?? null, ep?.activation ?? 0,
+                                ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm);
+    sparseCallCounts.forward++;
+  };
+  return {run, layout};
+}
+
 export function sparseConvForward(
     backend: ClickTrainBackend, x: TensorInfo, filter: TensorInfo, g: ConvGeometry,
     xv: Float32Array, y: Float32Array, ep: NativeEpilogue | null): boolean {
-  if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return false;
-  const chosen = layoutForFilter(backend, filter, g);
-  noteForwardInput(x, filter.shape, chosen);
-  if (!chosen) return false;
-  sparseAddon().sparseForward(layoutOf(chosen).handle, g, xv, y, ep?.bias ?? null,
-                              ep?.activation ?? 0, ep?.leakyAlpha ?? 0, ep?.prelu ?? null);
-  sparseCallCounts.forward++;
-  return true;
+  const sparse = sparseForwardRunner(backend, x, filter, g, xv, ep);
+  sparse?.run(y, null);
+  return sparse !== null;
 }
 
 /** Backward-data on the layout layoutForFilter chose for the call's filter. */

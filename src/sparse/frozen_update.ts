@@ -54,6 +54,7 @@ export function frozenSgdStep(backend: ClickTrainBackend, value: TensorInfo, gra
   const entry = frozenFor(value, gradient);
   if (!entry) return null;
   const valueSlot = slotsOf(valueSlots, entry).take(backend);
+  entry.layout.valuesWillChange();
   sparseAddon().sparseFrozenSgd(entry.layout.handle, entry.packedGradient!.values, c, valueSlot.values);
   const info = deferredDense(backend, entry, value.shape, valueSlot);
   noteFrozenStep(entry, info.dataId);
@@ -77,6 +78,7 @@ export function frozenMomentumStep(
     addon.sparseGatherPacked(handle, dense, input);
   }
   const out = slots.take(backend, input), valueSlot = slotsOf(valueSlots, entry).take(backend);
+  entry.layout.valuesWillChange();
   addon.sparseFrozenMomentum(handle, input, entry.packedGradient!.values, c, momentum, nesterov,
                              out.values, valueSlot.values);
   const valueInfo = deferredDense(backend, entry, value.shape, valueSlot);

@@ -6,7 +6,7 @@
  * Masks: Uint16Array of length inC*outC, index ic*outC + oc (the order of a [3,3,inC,outC] weight's
  * inner dims), bit kh*3+kw set = tap kept, 0 = kernel removed.
  */
-import {addon, ConvGeometry} from '../native/addon';
+import {addon, BatchNormFold, ConvGeometry} from '../native/addon';
 
 export interface LayoutStats {
   inC: number;
@@ -38,7 +38,7 @@ interface SparseAddon {
   sparseSupported(g: ConvGeometry): boolean;
   sparseForward(h: Handle, g: ConvGeometry, x: Float32Array, y: Float32Array,
                 bias: Float32Array | null, activation: number, leakyAlpha: number,
-                prelu: Float32Array | null): void;
+                prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
   sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
   sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
                        dfilter: Float32Array | null, packed?: Float32Array): void;
@@ -55,9 +55,18 @@ export function sparseAddon(): SparseAddon {
   return addon() as unknown as SparseAddon;
 }
 
+/** A deferred result computed from a layout's current values (see SparseLayout.whenValuesChange). */
+export interface LayoutReader {
+  /** Computes the result now (a no-op once computed or freed). */
+  materialize(): void;
+  /** Whether it still waits to be computed. */
+  pending(): boolean;
+}
+
 export class SparseLayout {
   /** Number of kept weights (the length of packed arrays in layout order). */
   readonly keptWeights: number;
+  private readers: LayoutReader[] = [];
 
   private constructor(
       readonly handle: Handle, readonly inC: number, readonly outC: number,
@@ -81,7 +90,24 @@ export class SparseLayout {
   /** Loads the kept values of a dense weight (O(nnz)); false when a pruned position is non-zero,
    * i.e. the weight no longer has this layout's sparsity (the caller must then run dense). */
   refresh(dense: Float32Array): boolean {
+    this.valuesWillChange();
     return sparseAddon().sparseRefresh(this.handle, dense);
+  }
+
+  /** Registers a deferred result that reads the current values: it is computed before they change. */
+  whenValuesChange(reader: LayoutReader): void {
+    // Results that were freed or read meanwhile need nothing; drop them now and then so a layout
+    // used only for inference does not collect one entry per call.
+    if (this.readers.length >= 64) this.readers = this.readers.filter((r) => r.pending());
+    this.readers.push(reader);
+  }
+
+  /** Call before changing the values in place (refresh, the frozen optimiser steps). */
+  valuesWillChange(): void {
+    if (this.readers.length === 0) return;
+    const readers = this.readers;
+    this.readers = [];
+    for (const r of readers) r.materialize();
   }
 
   /** The dense [3,3,inC,outC] weight the layout holds, zeros at pruned positions. */

@@ -1,10 +1,13 @@
-/** FusedConv2D (conv + bias + activation in one native pass); tfjs-layers' inference path. */
+/** FusedConv2D (conv + bias + activation in one native pass); tfjs-layers' inference path. The
+ * result is deferred so that a batch norm and relu that follow fold into it (./conv_batch_norm.ts). */
 import {backend_util, FusedConv2D, FusedConv2DAttrs} from '@tensorflow/tfjs-core';
 
 import {addon} from '../../native/addon';
-import {sparseConvForward} from '../../sparse/conv_kernels';
+import {ConvRunner, sparseForwardRunner} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
-import {f32, f32Later, nativeEpilogue, nativeKernel, output} from '../kernel_utils';
+import {f32, nativeEpilogue, nativeKernel, output} from '../kernel_utils';
+
+import {convBatchNormFusionEnabled, deferredConv} from './conv_batch_norm';
 
 export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, attrs}) => {
   const {x, filter, bias, preluActivationWeights} = inputs;
@@ -20,9 +23,23 @@ export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, at
       backend, info.outShape, bias, preluActivationWeights, activation, leakyreluAlpha);
   if (!ep) return null;
   const g = convGeometry(info);
-  const y = output(backend, info.outShape);
-  if (!sparseConvForward(backend, x, filter, g, xv, y.values, ep)) {
-    addon().conv2dForward(g, xv, f32Later(backend, filter)(), y.values, ep.bias, ep.activation, ep.leakyAlpha, ep.prelu);
+  const pins = [xv, ...(ep.bias ? [ep.bias] : []), ...(ep.prelu ? [ep.prelu] : [])];
+  const sparse = sparseForwardRunner(backend, x, filter, g, xv, ep);
+  let run: ConvRunner;
+  if (sparse) {
+    run = sparse.run;
+  } else {
+    // A sparse layer runs from its layout; only the dense kernel reads the filter's values.
+    const wv = f32(backend, filter);
+    if (!wv) return null;
+    pins.push(wv);
+    run = (y, batchNorm) =>
+        addon().conv2dForward(g, xv, wv, y, ep.bias, ep.activation, ep.leakyAlpha, ep.prelu, batchNorm);
   }
+  if (convBatchNormFusionEnabled()) {
+    return deferredConv(backend, info.outShape, {kind: 'conv', run, layout: sparse?.layout ?? null, pins}, null);
+  }
+  const y = output(backend, info.outShape);
+  run(y.values, null);
   return y.info();
 });

@@ -5,6 +5,7 @@ import {addon} from '../../native/addon';
 import {f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
 
 import {reluOfBatchNorm} from './batch_norm_relu';
+import {reluOfConvBatchNorm} from './conv_batch_norm';
 
 // Order matches clicktrain::UnaryOp (native/elementwise/broadcast.h).
 const OPS = [Relu, Step, Neg, Square, Sqrt, Rsqrt, Exp, Log, Abs, Sigmoid, Tanh, Reciprocal, Relu6, Elu];
@@ -12,8 +13,9 @@ const OPS = [Relu, Step, Neg, Square, Sqrt, Rsqrt, Exp, Log, Abs, Sigmoid, Tanh,
 function unary(op: number) {
   return ({inputs, backend, attrs}: KernelArgs): TensorInfo | null => {
     const {x} = inputs;
-    // Relu of a batch norm's (deferred) output: one pass from the batch norm's input.
-    const fused = OPS[op] === Relu && x ? reluOfBatchNorm(backend, x) : null;
+    // Relu of a batch norm's (deferred) output: one pass from the batch norm's input, or the conv
+    // that feeds the batch norm with both folded in.
+    const fused = OPS[op] === Relu && x ? reluOfConvBatchNorm(backend, x) ?? reluOfBatchNorm(backend, x) : null;
     if (fused) return fused;
     const xv = f32(backend, x);
     if (!x || !xv) return null;
