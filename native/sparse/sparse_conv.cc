@@ -49,7 +49,7 @@ int ChooseShape(int64_t oh, int64_t ow) {
 
 // Scratch, one per (thread, purpose).
 float* Scratch(int which, size_t n) {
-  thread_local std::vector<float> bufs[4];
+  thread_local std::vector<float> bufs[5];
   return AlignedScratch(bufs[which], n);
 }
 
@@ -291,11 +291,20 @@ void RunTileFilters(const PatternLayout& L, const BlockPlan& P, FwdTileFn fn, Fw
   }
 }
 
+// Where a pass's input comes from when it has no lane image (X == nullptr): NHWC src, converted
+// strip by strip inside the pass (RunConvPassStrips).
+struct LaneSource {
+  const float* src = nullptr;
+  int64_t H = 0, W = 0, C = 0, pad_h = 0, pad_w = 0;
+  int64_t Hp = 0, Wp = 0;  // padded extents of the whole (virtual) lane image
+};
+
 // One forward-style pass: output grid OH x OW of the "filters" of L over lane image X; output
 // (o_r, o_c) reads padded input rows o_r*S + row0 + kh; results go to target NHWC pixel
 // (o_r*os + oy0, o_c*os + ox0).
 struct ConvPass {
   const LaneImage* X = nullptr;
+  const LaneSource* src = nullptr;  // used when X is null
   int S = 1;
   int shape = 0;
   int64_t OH = 0, OW = 0;
@@ -308,6 +317,88 @@ struct ConvPass {
   const Epilogue* ep = nullptr;
 };
 
+// The partial sums of tile `tile` (stage_t: [out channel][pixel][8], channels [c0, c1)) to NHWC
+// with the epilogue fused (8 images at a time).
+void UnpackTile(const IsaKernels& K, const ConvPass& cp, const float* stage_t, int64_t tile,
+                int64_t th, int64_t tw, int64_t c0, int64_t c1, bool ident) {
+  const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape];
+  const int64_t npix = RT * WT, TC = cp.L->out_c;
+  const int64_t bb = tile / (th * tw);
+  const int64_t o_r0 = (tile / tw) % th * RT, o_c0 = tile % tw * WT;
+  const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
+  const int64_t ld = cp.TH * cp.TW * TC;
+  for (int r = 0; r < RT; ++r) {
+    const int64_t o_r = o_r0 + r;
+    if (o_r >= cp.OH) break;
+    for (int c = 0; c < WT; ++c) {
+      const int64_t o_c = o_c0 + c;
+      if (o_c >= cp.OW) break;
+      const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
+      float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
+      float* d[kLanes];
+      for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
+      K.unpack8(stage_t + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
+      if (!ident)
+        for (int l = 0; l < nl; ++l) EpilogueRow(*cp.ep, dst + l * ld, c0, c1);
+    }
+  }
+}
+
+// Tile rows per strip unit of RunConvPassStrips: about kTileGroup tiles.
+int64_t StripTileRows(int64_t tw) { return std::max<int64_t>(1, kTileGroup / std::max<int64_t>(1, tw)); }
+
+// The pass with its lane image built strip by strip: a unit is a band of tile rows of one lane group
+// (about 8 tiles, every output channel); it converts the padded input rows its tiles read into a
+// thread-local strip (an L2-sized buffer: 5 rows x 34 x 64 channels x 8 lanes = 348 KiB for a
+// 32x32x64 layer) and runs them from there. The whole lane image (9.5 MiB at batch 32) is never
+// written out and read back from memory: at 75% connectivity pruning that round trip was a third
+// of a 32x32 forward. Rows shared by neighbouring bands are converted twice (5 rows per 3).
+void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int64_t th, int64_t tw) {
+  const PatternLayout& L = *cp.L;
+  const LaneSource& src = *cp.src;
+  const int64_t TC = L.out_c;
+  const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape], S = cp.S;
+  const int64_t npix = RT * WT;
+  const int64_t trs = StripTileRows(tw), bands = CeilDiv(th, trs);
+  const int64_t rows_max = (trs * RT - 1) * S + 3;
+  const int64_t rs = src.Wp * kLanes, plane = rows_max * rs;
+  const bool ident = EpilogueIsIdentity(cp.ep);
+  const std::shared_ptr<const BlockPlan> plan = CachedPlan(L, ChannelBlock(RT, WT, S), cp.taps, plane);
+  const BlockPlan& P = *plan;
+  const FwdTileFn fn = P.all4 ? K.fwd4[cp.shape][S - 1] : K.fwd[cp.shape][S - 1];
+  ParallelTasks(nb * bands, [&](int64_t u, int) {
+    const int64_t bb = u / bands, tr0 = u % bands * trs, tr1 = std::min(th, tr0 + trs);
+    const int64_t hs0 = tr0 * RT * S + cp.row0;
+    const int64_t nrows = std::min(src.Hp, ((tr1 * RT - 1) * S + cp.row0 + 3)) - hs0;
+    float* strip = Scratch(4, static_cast<size_t>(src.C * plane));
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
+    // Padded row hs0 + i of the image is row i of the strip (the input row hp - pad_h).
+    K.to_lanes(src.src, src.H, src.W, src.C, bb * kLanes, nl, src.pad_h - hs0, src.pad_w, rows_max, src.Wp,
+               0, nrows, strip);
+    const int64_t tstride = npix * TC * kLanes;
+    const int64_t first = (bb * th + tr0) * tw, count = (tr1 - tr0) * tw;
+    for (int64_t t0 = 0; t0 < count; t0 += kTileGroup) {
+      const int64_t nt = std::min<int64_t>(kTileGroup, count - t0);
+      float* stage = Scratch(0, static_cast<size_t>(nt * tstride));
+      const float* xs[kTileGroup];
+      for (int64_t t = 0; t < nt; ++t) {
+        const int64_t tile = first + t0 + t, tr = (tile / tw) % th, tc = tile % tw;
+        xs[t] = strip + ((tr - tr0) * RT * S) * rs + (tc * WT * S + cp.col0) * kLanes;
+      }
+      FwdTileArgs a;
+      a.plane = plane;
+      a.rs = rs;
+      a.taps = cp.taps;
+      a.values = L.values.data();
+      a.kic = L.kernel_ic.data();
+      a.kpat = L.kernel_pattern.data();
+      a.kvb = L.kernel_value_begin.data();
+      RunTileFilters(L, P, fn, a, xs, static_cast<int>(nt), 0, TC, stage, tstride, npix);
+      for (int64_t t = 0; t < nt; ++t) UnpackTile(K, cp, stage + t * tstride, first + t0 + t, th, tw, 0, TC, ident);
+    }
+  });
+}
+
 void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   if (cp.OH <= 0 || cp.OW <= 0 || cp.N <= 0) return;
   const PatternLayout& L = *cp.L;
@@ -315,7 +406,8 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape];
   const int64_t npix = RT * WT;
   const int64_t th = CeilDiv(cp.OH, RT), tw = CeilDiv(cp.OW, WT);
-  const int64_t tiles = cp.X->nb * th * tw;
+  const int64_t nb = cp.X ? cp.X->nb : CeilDiv(cp.N, kLanes);
+  const int64_t tiles = nb * th * tw;
   // Tiles per unit: 8 neighbouring tiles share every micro-kernel call's indices, values and
   // branch history (the pattern sequence repeats 8 times), and deep layers do not stream their
   // layout once per tile. Threads that would lack groups split the output channels instead.
@@ -323,6 +415,20 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   const int64_t ngroups = CeilDiv(tiles, group);
   const int64_t chunk = ChannelChunk(TC, ngroups);
   const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
+  if (!cp.X) {
+    // Strips need every unit to own all output channels (else units would convert a strip each):
+    // enough bands for the threads. Otherwise the whole lane image first.
+    const LaneSource& ls = *cp.src;
+    if (ChannelChunk(TC, nb * CeilDiv(th, StripTileRows(tw))) >= TC) {
+      RunConvPassStrips(K, cp, nb, th, tw);
+    } else {
+      const LaneImage X = BuildLaneImage(K, ls.src, cp.N, ls.H, ls.W, ls.C, ls.pad_h, ls.pad_w, ls.Hp, ls.Wp, 1);
+      ConvPass with_image = cp;
+      with_image.X = &X;
+      RunConvPass(K, with_image);
+    }
+    return;
+  }
   const int64_t plane = cp.X->Plane(), rs = cp.X->Wp * kLanes;
   const bool ident = EpilogueIsIdentity(cp.ep);
   // The group's input windows of one channel block share the ~20 KiB of L1.
@@ -353,28 +459,7 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
     a.kpat = L.kernel_pattern.data();
     a.kvb = L.kernel_value_begin.data();
     RunTileFilters(L, P, fn, a, xs, static_cast<int>(nt), c0, c1, stage, tstride, npix);
-    // Epilogue fused with the transpose back to NHWC (8 images at a time).
-    for (int64_t t = 0; t < nt; ++t) {
-      const int64_t tile = t0 + t, bb = tile / (th * tw);
-      const int64_t o_r0 = (tile / tw) % th * RT, o_c0 = tile % tw * WT;
-      const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
-      const int64_t ld = cp.TH * cp.TW * TC;
-      for (int r = 0; r < RT; ++r) {
-        const int64_t o_r = o_r0 + r;
-        if (o_r >= cp.OH) break;
-        for (int c = 0; c < WT; ++c) {
-          const int64_t o_c = o_c0 + c;
-          if (o_c >= cp.OW) break;
-          const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
-          float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
-          float* d[kLanes];
-          for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
-          K.unpack8(stage + t * tstride + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
-          if (!ident)
-            for (int l = 0; l < nl; ++l) EpilogueRow(*cp.ep, dst + l * ld, c0, c1);
-        }
-      }
-    }
+    for (int64_t t = 0; t < nt; ++t) UnpackTile(K, cp, stage + t * tstride, t0 + t, th, tw, c0, c1, ident);
   });
 }
 
@@ -560,10 +645,10 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
   const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
   const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
-  LaneImage X = BuildLaneImage(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
+  const LaneSource src{x, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp};
   std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
   ConvPass cp;
-  cp.X = &X;
+  cp.src = &src;
   cp.S = S;
   cp.shape = shape;
   cp.OH = p.out_h;
@@ -604,10 +689,10 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
     const int64_t IHt = CeilDiv(p.in_h, kShapeRT[shape]) * kShapeRT[shape];
     const int64_t IWt = CeilDiv(p.in_w, kShapeWT[shape]) * kShapeWT[shape];
     const int64_t Hp = IHt + 2, Wp = IWt + 2;
-    LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, Hp, Wp, 1);
+    const LaneSource src{dy, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, Hp, Wp};
     std::vector<TapList> taps = FullTaps(T, Wp * kLanes);
     ConvPass cp;
-    cp.X = &D;
+    cp.src = &src;
     cp.S = 1;
     cp.shape = shape;
     cp.OH = p.in_h;

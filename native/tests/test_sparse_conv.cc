@@ -375,6 +375,12 @@ std::vector<Case> MakeCases() {
   // 8x8 images at batch >= 8 (row tiles: top, middle and bottom classes).
   add(MakeParams(8, 8, 8, 11, 9, 1, true), 8, 4, 0.5, 0.1);
   add(MakeParams(19, 8, 8, 40, 33, 1, true), 126, 4, 0.6, 0.0);
+  // Lane-image strips (sparse_conv.cc, RunConvPassStrips): bands of tile rows converted inside the
+  // pass, 10 tiles per band (two groups of at most 8), stride 2 (strips at 1 thread, the whole image
+  // at 2), valid padding.
+  add(MakeParams(16, 24, 40, 10, 12, 1, true), 8, 4, 0.5, 0.1);
+  add(MakeParams(9, 31, 26, 7, 9, 2, true), 6, 4, 0.25, 0.0);
+  add(MakeParams(8, 30, 20, 6, 10, 1, false), 8, 4, 0.75, 0.0);
   // Random cases.
   for (int i = 0; i < 24; ++i) {
     const bool same = RandInt(0, 3) != 0;
