@@ -49,7 +49,7 @@ int ChooseShape(int64_t oh, int64_t ow) {
 
 // Scratch, one per (thread, purpose).
 float* Scratch(int which, size_t n) {
-  thread_local std::vector<float> bufs[5];
+  thread_local std::vector<float> bufs[6];
   return AlignedScratch(bufs[which], n);
 }
 
@@ -771,6 +771,94 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
     }
 }
 
+// Backward-filter with lane strips (as RunConvPassStrips): a unit is a band of tile rows of one
+// lane group; it converts the x rows and the dy rows its tiles read into thread-local strips and
+// runs every filter over them, adding into its part's own lane sums (8 per kept weight). The units
+// are split into `parts` contiguous ranges (one per thread) whose sums are added in part order, so
+// the result depends on the thread count only, never on scheduling. Neither lane image is written
+// out whole, and each is read once instead of once per thread (each thread owned a share of the
+// filters and swept all of both images).
+void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, const float* dy,
+                const PatternLayout& L, int shape, int64_t OHt, int64_t OWt, int64_t Wp,
+                const TapList* taps, int64_t parts, float* out_values) {
+  const int S = static_cast<int>(p.stride_h);
+  const int RT = kShapeRT[shape], WT = kShapeWT[shape];
+  const int64_t th = OHt / RT, tw = OWt / WT, nb = CeilDiv(p.batch, kLanes);
+  const int64_t trs = StripTileRows(tw), bands = CeilDiv(th, trs), units = nb * bands;
+  const int64_t Hp = (OHt - 1) * S + 3, rows_max = (trs * RT - 1) * S + 3;
+  const int64_t rs = Wp * kLanes, plane = rows_max * rs;
+  const int64_t dyrows = trs * RT, dyplane = dyrows * OWt * kLanes;
+  const int64_t nv = L.NumValues(), TC = L.out_c;
+  const std::shared_ptr<const BlockPlan> plan = CachedPlan(L, ChannelBlock(RT, WT, S), taps, plane);
+  const BlockPlan& P = *plan;
+  const GradTileFn fn = P.all4 ? K.grad4[shape][S - 1] : K.grad[shape][S - 1];
+  float* sums = Scratch(3, static_cast<size_t>(parts * nv * kLanes));
+  ParallelFor(parts, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      float* gacc = sums + q * nv * kLanes;
+      std::fill(gacc, gacc + nv * kLanes, 0.f);
+      float* xstrip = Scratch(4, static_cast<size_t>(p.in_c * plane));
+      float* dystrip = Scratch(5, static_cast<size_t>(TC * dyplane));
+      GradTileArgs a;
+      a.plane = plane;
+      a.rs = rs;
+      a.dyrs = OWt * kLanes;
+      a.taps = taps;
+      a.gacc = gacc;
+      a.vbase = 0;
+      a.kic = L.kernel_ic.data();
+      a.kpat = L.kernel_pattern.data();
+      a.kvb = L.kernel_value_begin.data();
+      for (int64_t u = units * q / parts, ue = units * (q + 1) / parts; u < ue; ++u) {
+        const int64_t bb = u / bands, tr0 = u % bands * trs, tr1 = std::min(th, tr0 + trs);
+        const int nl = static_cast<int>(std::min<int64_t>(kLanes, p.batch - bb * kLanes));
+        const int64_t hs0 = tr0 * RT * S, nrows = std::min(Hp, (tr1 * RT - 1) * S + 3) - hs0;
+        // Strip row i = padded x row hs0 + i; dy strip row i = dy row tr0 * RT + i (zeros past the
+        // end, so tile overhang adds nothing).
+        K.to_lanes(x, p.in_h, p.in_w, p.in_c, bb * kLanes, nl, p.pad_top - hs0, p.pad_left, rows_max, Wp, 0,
+                   nrows, xstrip);
+        K.to_lanes(dy, p.out_h, p.out_w, TC, bb * kLanes, nl, -tr0 * RT, 0, dyrows, OWt, 0, (tr1 - tr0) * RT,
+                   dystrip);
+        const int64_t count = (tr1 - tr0) * tw;
+        for (int64_t c0 = 0; c0 < count; c0 += kTileGroup) {
+          const int ng = static_cast<int>(std::min<int64_t>(kTileGroup, count - c0));
+          const float* xs[kTileGroup];
+          const float* dys[kTileGroup];
+          for (int i = 0; i < ng; ++i) {
+            const int64_t lr = (c0 + i) / tw, tc = (c0 + i) % tw;
+            xs[i] = xstrip + (lr * RT * S * Wp + tc * WT * S) * kLanes;
+            dys[i] = dystrip + (lr * RT * OWt + tc * WT) * kLanes;
+          }
+          for (int64_t bi = 0; bi < P.nblk; ++bi)
+            for (int64_t s = 0; s < TC; ++s) {
+              const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
+              if (k1 == k0) continue;
+              a.korder = P.order.data() + k0;
+              a.ents = P.Ents() ? P.Ents() + k0 : nullptr;
+              a.nk = k1 - k0;
+              a.dyoff = static_cast<int64_t>(L.filter_order[s]) * dyplane;
+              a.xs = xs;
+              a.dys = dys;
+              a.nt = ng;
+              fn(a);
+            }
+        }
+      }
+    }
+  });
+  ParallelFor(nv, 4096, [&](int64_t v0, int64_t v1) {
+    for (int64_t v = v0; v < v1; ++v) {
+      float sum = 0.f;
+      for (int64_t q = 0; q < parts; ++q) {
+        const float* g = sums + (q * nv + v) * kLanes;
+        const float part = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
+        sum = q == 0 ? part : sum + part;
+      }
+      out_values[v] = sum;
+    }
+  });
+}
+
 void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
                                 const PatternLayout& L, float* out_values) {
   CheckLayout(p, L, "SparseConv2DBackpropFilter");
@@ -797,6 +885,16 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   const int64_t OHt = CeilDiv(p.out_h, RT) * RT, OWt = CeilDiv(p.out_w, WT) * WT;
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
+  {
+    // Strips when there are bands for every thread and a part's lane sums stay L2-sized.
+    const int64_t parts = std::max<int64_t>(1, NumThreads());
+    const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT));
+    if (bands >= 4 * parts && nv * kLanes * 4 <= (int64_t{1} << 20)) {
+      const std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
+      GradStrips(K, p, x, dy, L, shape, OHt, OWt, Wp, taps.data(), parts, out_values);
+      return;
+    }
+  }
   LaneImage X = BuildLaneImage(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
   // dy lane image padded with zeros up to whole tiles, so tile overhang adds nothing.
   LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 0, 0, OHt, OWt, 2);

@@ -10,6 +10,14 @@
 //   "lane images" [ceil(N/8)][C][Hp][Wp][8]: 8 batch images side by side in the SIMD lanes, each
 //   channel a zero-padded plane. A tap is then a constant offset (kh*row_stride + kw*8 floats)
 //   for every output pixel, stride 2 costs nothing extra and padding needs no branches.
+// * Lane strips: a pass whose grid gives every thread several bands of tile rows (about 8 tiles
+//   each) never builds the whole lane image: each unit converts just the padded rows its band
+//   reads into a thread-local, L2-sized strip and runs its tiles from there (forward,
+//   stride-1 backward-data, backward-filter, which converts its dy rows the same way). The
+//   whole image (9.5 MiB for 32x32x64 at batch 32) was written to memory and read back, once per
+//   thread in backward-filter: 1.2-1.6x per pass. Backward-filter then gives each thread its own
+//   lane sums over a contiguous share of the bands, added in a fixed order: its bits depend on
+//   the thread count (not on scheduling).
 // * Batch < 8, stride 1 (batch-1 inference): "flat" images, one image at a time, each channel a
 //   zero-padded plane [Hp][Wp] read as one long row; a vector is 8 consecutive flat output
 //   positions (the 2 pad columns per row are computed and dropped); tap (kh, kw) = + kh*Wp + kw.
