@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "dense/epilogue_internal.h"
 #include "sparse/sparse_internal.h"
 
 namespace clicktrain {
@@ -36,8 +37,11 @@ float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t 
   return dst;
 }
 
-// lanes [nb][C][S*S][8] -> NHWC [N,S,S,C].
-void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, float* dst) {
+// lanes [nb][C][S*S][8] -> NHWC [N,S,S,C], with the epilogue (when given) applied to each pixel
+// while it is in cache.
+void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, const Epilogue* ep,
+               float* dst) {
+  if (ep && EpilogueIsIdentity(*ep)) ep = nullptr;
   const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -48,6 +52,9 @@ void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t 
         d[l] = b < N ? dst + (b * pix + px) * C : nullptr;
       }
       K.unpack8(src + bb * C * chan + px * kLanes, C, chan, d);
+      if (ep)
+        for (int l = 0; l < kLanes; ++l)
+          if (d[l]) ApplyEpilogueSerial(*ep, 1, C, d[l]);
     }
   });
 }
@@ -111,8 +118,7 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   a.x = ToLanes(K, x, N, S, L.in_c, 0);
   a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
   RunSlots(L, false, a);
-  FromLanes(K, a.stage, N, S, L.out_c, y);
-  if (ep) ApplyEpilogue(*ep, N * S * S, L.out_c, y);
+  FromLanes(K, a.stage, N, S, L.out_c, ep, y);
 }
 
 }  // namespace
