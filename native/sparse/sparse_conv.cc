@@ -317,6 +317,20 @@ struct ConvPass {
   const Epilogue* ep = nullptr;
 };
 
+// The micro-kernel arguments every call of a pass shares (RunTileFilters fills in the rest).
+FwdTileArgs PassArgs(const ConvPass& cp, int64_t plane, int64_t rs) {
+  const PatternLayout& L = *cp.L;
+  FwdTileArgs a;
+  a.plane = plane;
+  a.rs = rs;
+  a.taps = cp.taps;
+  a.values = L.values.data();
+  a.kic = L.kernel_ic.data();
+  a.kpat = L.kernel_pattern.data();
+  a.kvb = L.kernel_value_begin.data();
+  return a;
+}
+
 // The partial sums of tile `tile` (stage_t: [out channel][pixel][8], channels [c0, c1)) to NHWC
 // with the epilogue fused (8 images at a time).
 void UnpackTile(const IsaKernels& K, const ConvPass& cp, const float* stage_t, int64_t tile,
@@ -385,15 +399,7 @@ void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int6
         const int64_t tile = first + t0 + t, tr = (tile / tw) % th, tc = tile % tw;
         xs[t] = strip + ((tr - tr0) * RT * S) * rs + (tc * WT * S + cp.col0) * kLanes;
       }
-      FwdTileArgs a;
-      a.plane = plane;
-      a.rs = rs;
-      a.taps = cp.taps;
-      a.values = L.values.data();
-      a.kic = L.kernel_ic.data();
-      a.kpat = L.kernel_pattern.data();
-      a.kvb = L.kernel_value_begin.data();
-      RunTileFilters(L, P, fn, a, xs, static_cast<int>(nt), 0, TC, stage, tstride, npix);
+      RunTileFilters(L, P, fn, PassArgs(cp, plane, rs), xs, static_cast<int>(nt), 0, TC, stage, tstride, npix);
       for (int64_t t = 0; t < nt; ++t) UnpackTile(K, cp, stage + t * tstride, first + t0 + t, th, tw, 0, TC, ident);
     }
   });
@@ -450,15 +456,7 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
       xs[t] = cp.X->data + bb * cp.X->BStride() +
               ((tr * RT * cp.S + cp.row0) * cp.X->Wp + tc * WT * cp.S + cp.col0) * kLanes;
     }
-    FwdTileArgs a;
-    a.plane = plane;
-    a.rs = rs;
-    a.taps = cp.taps;
-    a.values = L.values.data();
-    a.kic = L.kernel_ic.data();
-    a.kpat = L.kernel_pattern.data();
-    a.kvb = L.kernel_value_begin.data();
-    RunTileFilters(L, P, fn, a, xs, static_cast<int>(nt), c0, c1, stage, tstride, npix);
+    RunTileFilters(L, P, fn, PassArgs(cp, plane, rs), xs, static_cast<int>(nt), c0, c1, stage, tstride, npix);
     for (int64_t t = 0; t < nt; ++t) UnpackTile(K, cp, stage + t * tstride, t0 + t, th, tw, c0, c1, ident);
   });
 }
