@@ -413,14 +413,6 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
   const int64_t npix = RT * WT;
   const int64_t th = CeilDiv(cp.OH, RT), tw = CeilDiv(cp.OW, WT);
   const int64_t nb = cp.X ? cp.X->nb : CeilDiv(cp.N, kLanes);
-  const int64_t tiles = nb * th * tw;
-  // Tiles per unit: 8 neighbouring tiles share every micro-kernel call's indices, values and
-  // branch history (the pattern sequence repeats 8 times), and deep layers do not stream their
-  // layout once per tile. Threads that would lack groups split the output channels instead.
-  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(kTileGroup, tiles));
-  const int64_t ngroups = CeilDiv(tiles, group);
-  const int64_t chunk = ChannelChunk(TC, ngroups);
-  const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   if (!cp.X) {
     // Strips need every unit to own all output channels (else units would convert a strip each):
     // enough bands for the threads. Otherwise the whole lane image first.
@@ -435,6 +427,14 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
     }
     return;
   }
+  const int64_t tiles = nb * th * tw;
+  // Tiles per unit: 8 neighbouring tiles share every micro-kernel call's indices, values and
+  // branch history (the pattern sequence repeats 8 times), and deep layers do not stream their
+  // layout once per tile. Threads that would lack groups split the output channels instead.
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(kTileGroup, tiles));
+  const int64_t ngroups = CeilDiv(tiles, group);
+  const int64_t chunk = ChannelChunk(TC, ngroups);
+  const int64_t nch = CeilDiv(std::max<int64_t>(TC, 1), chunk);
   const int64_t plane = cp.X->Plane(), rs = cp.X->Wp * kLanes;
   const bool ident = EpilogueIsIdentity(cp.ep);
   // The group's input windows of one channel block share the ~20 KiB of L1.
@@ -769,6 +769,45 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
     }
 }
 
+// The gradient micro-kernel arguments every call of a backward-filter pass shares.
+GradTileArgs GradArgs(const PatternLayout& L, const TapList* taps, int64_t plane, int64_t rs, int64_t dyrs,
+                      float* gacc) {
+  GradTileArgs a;
+  a.plane = plane;
+  a.rs = rs;
+  a.dyrs = dyrs;
+  a.taps = taps;
+  a.gacc = gacc;
+  a.vbase = 0;
+  a.kic = L.kernel_ic.data();
+  a.kpat = L.kernel_pattern.data();
+  a.kvb = L.kernel_value_begin.data();
+  return a;
+}
+
+// Runs slots s0, s0 + step, ... < s1 of every channel block over ng tiles (x at xs, dy at dys,
+// dy channel planes of dyplane floats).
+void GradBlocks(const PatternLayout& L, const BlockPlan& P, GradTileFn fn, GradTileArgs a, int64_t s0,
+                int64_t s1, int64_t step, const float* const* xs, const float* const* dys, int ng,
+                int64_t dyplane) {
+  a.xs = xs;
+  a.dys = dys;
+  a.nt = ng;
+  for (int64_t bi = 0; bi < P.nblk; ++bi)
+    for (int64_t s = s0; s < s1; s += step) {
+      const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
+      if (k1 == k0) continue;
+      a.korder = P.order.data() + k0;
+      a.ents = P.Ents() ? P.Ents() + k0 : nullptr;
+      a.nk = k1 - k0;
+      a.dyoff = static_cast<int64_t>(L.filter_order[s]) * dyplane;
+      fn(a);
+    }
+}
+
+// The sum of one weight's 8 lane partial sums, in a fixed order.
+inline float LaneSum(const float* g) { return ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7])); }
+
 // Backward-filter with lane strips (as RunConvPassStrips): a unit is a band of tile rows of one
 // lane group; it converts the x rows and the dy rows its tiles read into thread-local strips and
 // runs every filter over them, adding into its part's own lane sums (8 per kept weight). The units
@@ -797,16 +836,7 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
       std::fill(gacc, gacc + nv * kLanes, 0.f);
       float* xstrip = Scratch(4, static_cast<size_t>(p.in_c * plane));
       float* dystrip = Scratch(5, static_cast<size_t>(TC * dyplane));
-      GradTileArgs a;
-      a.plane = plane;
-      a.rs = rs;
-      a.dyrs = OWt * kLanes;
-      a.taps = taps;
-      a.gacc = gacc;
-      a.vbase = 0;
-      a.kic = L.kernel_ic.data();
-      a.kpat = L.kernel_pattern.data();
-      a.kvb = L.kernel_value_begin.data();
+      const GradTileArgs a = GradArgs(L, taps, plane, rs, OWt * kLanes, gacc);
       for (int64_t u = units * q / parts, ue = units * (q + 1) / parts; u < ue; ++u) {
         const int64_t bb = u / bands, tr0 = u % bands * trs, tr1 = std::min(th, tr0 + trs);
         const int nl = static_cast<int>(std::min<int64_t>(kLanes, p.batch - bb * kLanes));
@@ -827,19 +857,7 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
             xs[i] = xstrip + (lr * RT * S * Wp + tc * WT * S) * kLanes;
             dys[i] = dystrip + (lr * RT * OWt + tc * WT) * kLanes;
           }
-          for (int64_t bi = 0; bi < P.nblk; ++bi)
-            for (int64_t s = 0; s < TC; ++s) {
-              const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
-              if (k1 == k0) continue;
-              a.korder = P.order.data() + k0;
-              a.ents = P.Ents() ? P.Ents() + k0 : nullptr;
-              a.nk = k1 - k0;
-              a.dyoff = static_cast<int64_t>(L.filter_order[s]) * dyplane;
-              a.xs = xs;
-              a.dys = dys;
-              a.nt = ng;
-              fn(a);
-            }
+          GradBlocks(L, P, fn, a, 0, TC, 1, xs, dys, ng, dyplane);
         }
       }
     }
@@ -848,8 +866,7 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
     for (int64_t v = v0; v < v1; ++v) {
       float sum = 0.f;
       for (int64_t q = 0; q < parts; ++q) {
-        const float* g = sums + (q * nv + v) * kLanes;
-        const float part = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
+        const float part = LaneSum(sums + (q * nv + v) * kLanes);
         sum = q == 0 ? part : sum + part;
       }
       out_values[v] = sum;
@@ -910,16 +927,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   // round-robin split is balanced and no two threads touch the same gradient.
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      GradTileArgs a;
-      a.plane = X.Plane();
-      a.rs = Wp * kLanes;
-      a.dyrs = OWt * kLanes;
-      a.taps = taps.data();
-      a.gacc = gacc;
-      a.vbase = 0;
-      a.kic = L.kernel_ic.data();
-      a.kpat = L.kernel_pattern.data();
-      a.kvb = L.kernel_value_begin.data();
+      const GradTileArgs a = GradArgs(L, taps.data(), X.Plane(), Wp * kLanes, OWt * kLanes, gacc);
       // This thread's slots in groups whose partial sums (8 lanes per kept weight) fit in
       // ~128 KiB of L2; each group sweeps the tiles once, 8 neighbouring tiles at a time: for
       // every (block, filter) the 8 tiles run back to back, so the filter's indices are reused
@@ -944,29 +952,14 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
             xs[i] = X.data + bb * X.BStride() + ((o_r0 * S) * Wp + o_c0 * S) * kLanes;
             dys[i] = D.data + bb * D.BStride() + (o_r0 * OWt + o_c0) * kLanes;
           }
-          for (int64_t bi = 0; bi < P.nblk; ++bi)
-            for (int64_t s = g0; s < g1; s += nt) {
-              const int32_t k0 = P.at(s, bi), k1 = P.at(s, bi + 1);
-              if (k1 == k0) continue;
-              a.korder = P.order.data() + k0;
-              a.ents = P.Ents() ? P.Ents() + k0 : nullptr;
-              a.nk = k1 - k0;
-              a.dyoff = static_cast<int64_t>(L.filter_order[s]) * D.Plane();
-              a.xs = xs;
-              a.dys = dys;
-              a.nt = ng;
-              fn(a);
-            }
+          GradBlocks(L, P, fn, a, g0, g1, nt, xs, dys, ng, D.Plane());
         }
         g0 = g1;
       }
       for (int64_t s = t; s < TC; s += nt) {
         const int64_t v0 = L.kernel_value_begin[L.filter_kernel_begin[s]];
         const int64_t v1 = L.kernel_value_begin[L.filter_kernel_begin[s + 1]];
-        for (int64_t v = v0; v < v1; ++v) {
-          const float* g = gacc + v * kLanes;
-          out_values[v] = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
-        }
+        for (int64_t v = v0; v < v1; ++v) out_values[v] = LaneSum(gacc + v * kLanes);
       }
     }
   });

@@ -67,18 +67,23 @@ export function deferredConv(backend: ClickTrainBackend, shape: number[], conv: 
   return info;
 }
 
+/** The source of x when x is a deferred result of that kind not computed yet (and fusion is on). */
+function pendingSource<S extends ConvSource | ConvBatchNormSource>(
+    backend: ClickTrainBackend, x: TensorInfo | null | undefined, kind: S['kind']): S | null {
+  if (!fusionEnabled || !x || !backend.isDeferred(x.dataId)) return null;
+  const s = backend.fusedSource(x.dataId) as S | undefined;
+  return s?.kind === kind ? s : null;
+}
+
 /** The source of x when x is a deferred conv output not computed yet (and fusion is on). */
 export function pendingConvSource(backend: ClickTrainBackend, x: TensorInfo | null | undefined): ConvSource | null {
-  if (!fusionEnabled || !x || !backend.isDeferred(x.dataId)) return null;
-  const s = backend.fusedSource(x.dataId) as ConvSource | undefined;
-  return s?.kind === 'conv' ? s : null;
+  return pendingSource<ConvSource>(backend, x, 'conv');
 }
 
 /** Relu of a deferred conv + batch norm not computed yet: the conv runs once with both folded in. */
 export function reluOfConvBatchNorm(backend: ClickTrainBackend, x: TensorInfo): TensorInfo | null {
-  if (!fusionEnabled || !backend.isDeferred(x.dataId)) return null;
-  const s = backend.fusedSource(x.dataId) as ConvBatchNormSource | undefined;
-  if (s?.kind !== 'convBatchNorm') return null;
+  const s = pendingSource<ConvBatchNormSource>(backend, x, 'convBatchNorm');
+  if (!s) return null;
   const out = output(backend, x.shape);
   s.conv.run(out.values, {...s.fold, relu: true});
   return out.info();
