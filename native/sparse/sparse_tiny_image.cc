@@ -76,9 +76,8 @@ bool AllFourEntry(const PatternLayout& L) {
 }
 
 // Thread t runs slots t, t + nt, ...: slots are sorted by kept-kernel count (the reorder), so the
-// round-robin split is balanced, and each slot writes only its own outputs. A thread's slots go
-// to the kernels in lists whose gradient lane sums (8 floats per kept weight) stay within
-// ~128 KiB of L2 (forward: one list).
+// round-robin split is balanced, and each slot writes only its own outputs (forward: its output
+// channel; gradient: its kernels' values).
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
   const Fn fn = grad ? (UseAvx2Kernels() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
@@ -89,18 +88,7 @@ void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
     std::vector<int32_t> list;
     for (int64_t t = t0; t < t1; ++t) {
       list.clear();
-      int64_t bytes = 0;
-      for (int64_t s = t; s < slots; s += nt) {
-        const int64_t nv = L.kernel_value_begin[L.filter_kernel_begin[s + 1]] -
-                           L.kernel_value_begin[L.filter_kernel_begin[s]];
-        if (grad && !list.empty() && bytes + nv * kLanes * 4 > 131072) {
-          fn(a, list.data(), static_cast<int64_t>(list.size()));
-          list.clear();
-          bytes = 0;
-        }
-        list.push_back(static_cast<int32_t>(s));
-        bytes += nv * kLanes * 4;
-      }
+      for (int64_t s = t; s < slots; s += nt) list.push_back(static_cast<int32_t>(s));
       if (!list.empty()) fn(a, list.data(), static_cast<int64_t>(list.size()));
     }
   });

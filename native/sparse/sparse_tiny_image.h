@@ -1,5 +1,5 @@
-// Pattern-sparse 3x3 convolution for 2x2 and 4x4 images at batch >= 8 (the last two blocks of
-// VGG for CIFAR): forward, backward-data and backward-filter. The general lane-image tiles
+// Pattern-sparse 3x3 convolution for 2x2, 4x4 and 8x8 images at batch >= 8 (the last three blocks
+// of VGG for CIFAR): forward, backward-data and backward-filter. The general lane-image tiles
 // (sparse_conv.cc) waste much of their work there: at 2x2 their narrowest register tile (4x2
 // pixels) leaves half its accumulators idle, and every tap of every pattern is computed although,
 // with 'same' padding, 20 of the 36 (tap, output pixel) pairs of a 3x3 kernel read padding at 2x2
@@ -14,7 +14,8 @@
 //
 // Layout: activations as lane images [ceil(N/8)][C][S*S pixels][8 lanes], no padding. Backward
 // data is this forward over dy with the rotated patterns (layout.transposed); backward filter
-// holds a tile of dy in registers and sums each kept tap's pairs into per-weight lane sums.
+// runs kernel by kernel, a kernel's tap sums in registers over every tile of a block of lane
+// groups (dy of the tile reloaded per kernel), reduced over the lanes once.
 #pragma once
 #include <cstdint>
 
@@ -24,7 +25,7 @@
 
 namespace clicktrain {
 
-// True when these kernels can take the call: 3x3, stride 1, input and output both 2x2 or both 4x4,
+// True when these kernels can take the call: 3x3, stride 1, input and output all 2x2, 4x4 or 8x8,
 // padding 1 (same), batch >= 8, and every kernel of L a 4-entry pattern. (The dispatcher gives
 // calls of at most kSmallImageMaxPixels output pixels to sparse_small.h first.)
 bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L);
@@ -46,7 +47,7 @@ namespace sparse_internal {
 // Per-ISA slot loops (sparse_tiny_image_kernels.inc). Lane images are [nb][C][side*side][8].
 struct TinyArgs {
   const PatternLayout* L;
-  int side;                  // 2 or 4
+  int side;                  // 2, 4 or 8
   const int16_t* group_sid;  // per layout group: index of its pattern in kMask4 (all 4-entry)
   const float* x;            // forward: input lanes; gradient: x lanes
   int64_t nb;
@@ -54,8 +55,8 @@ struct TinyArgs {
   const float* dy;           // gradient: dy lanes [nb][out_c][side^2][8]
   float* out_values;         // gradient: packed, layout order
 };
-// Each runs the listed slots (filters) over every lane group, lane groups outer (see LaneStep).
-// The gradient keeps the lane sums of all listed slots: the caller bounds their total size.
+// Each runs the listed slots (filters) over every lane group: the forward with lane groups outer
+// (see LaneStep), the gradient in blocks of lane groups and input channels (see TinyGradSlots).
 void TinyForwardSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);
 void TinyForwardSlotsAvx2(const TinyArgs& a, const int32_t* slots, int64_t n);
 void TinyGradSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);

@@ -375,6 +375,12 @@ std::vector<Case> MakeCases() {
   // 8x8 images at batch >= 8 (row tiles: top, middle and bottom classes).
   add(MakeParams(8, 8, 8, 11, 9, 1, true), 8, 4, 0.5, 0.1);
   add(MakeParams(19, 8, 8, 40, 33, 1, true), 126, 4, 0.6, 0.0);
+  // Backward-filter blocks (sparse_tiny_image_kernels.inc, TinyGradSlots): two lane-group blocks,
+  // the second partial, and two input-channel blocks at each side (blocks of 32, 8 and 2 lane
+  // groups, 48 channels).
+  add(MakeParams(264, 2, 2, 60, 7, 1, true), 8, 4, 0.3, 0.1);
+  add(MakeParams(72, 4, 4, 53, 6, 1, true), 8, 4, 0.3, 0.1);
+  add(MakeParams(24, 8, 8, 50, 5, 1, true), 8, 4, 0.3, 0.1);
   // Lane-image strips (sparse_conv.cc, RunConvPassStrips): bands of tile rows converted inside the
   // pass, 10 tiles per band (two groups of at most 8), stride 2 (strips at 1 thread, the whole image
   // at 2), valid padding.
