@@ -558,20 +558,37 @@ void CheckLayout(const Conv2DParams& p, const PatternLayout& L, const char* what
     throw std::invalid_argument(std::string(what) + ": layout channels do not match the params");
 }
 
-// Dense fallback: where the kept fraction is too high for the sparse kernels to beat the dense
-// path (measured: 4-entry patterns with no connectivity pruning, theoretical 2.25x, lose or tie
-// on most CIFAR shapes), the entry points run the dense kernels on the unpacked weights. Same
-// results up to rounding. Thresholds: dense weights / kept weights below these run dense.
+// Dense fallback: where the sparse kernels would not beat the dense path on this layer, the entry
+// points run the dense kernels on the unpacked weights (same results up to rounding). The rule is
+// a cost model fitted to CIFAR shapes on Zen 3 (bench/RESULTS.md, session 12): a kept weight
+// costs 1 dense weight when its kernel has a 4-entry pattern (the fixed 4-tap bodies reach
+// 0.6-0.9 of the theoretical ratio) and 1.35 otherwise (runtime tap loop, ~0.45); passes that
+// run far from that get a multiplier: stride-2 backward-data (four phases of 2x2 sub-patterns on
+// the runtime loop, ~0.25), stride-2 backward-filter (~0.45), and lane passes on fewer than 8
+// images (8 / batch: idle lanes). The layer runs sparse when its dense weights are at least
+// kSparseMinGain x its weighted kept weights: 4-entry patterns with no connectivity pruning
+// (2.25x theoretical) run sparse at batch >= 8, stride 1 (measured 1.0-2.9x faster than dense).
 std::atomic<bool> g_dense_fallback{true};
-constexpr double kFwdMinRatio = 3.0;   // forward, backward-data
-constexpr double kGradMinRatio = 3.0;  // backward-filter
+constexpr double kSparseMinGain = 2.0;
 
-bool PreferDense(const PatternLayout& L, double min_ratio) {
+}  // namespace
+
+bool SparseRunsDense(const Conv2DParams& p, const PatternLayout& L, SparsePass pass) {
   if (!g_dense_fallback.load(std::memory_order_relaxed)) return false;
-  const double kept = static_cast<double>(L.NumValues());
-  const double dense = 9.0 * L.in_c * L.out_c;
-  return kept > 0 && dense < min_ratio * kept;
+  double kept = 0;  // weighted by pattern size: a 4-entry group's values cost 1, others 1.35
+  for (int64_t g = 0; g < L.NumGroups(); ++g) {
+    const int32_t ps = L.pattern_size[L.group_pattern[g]];
+    kept += (L.group_kernel_begin[g + 1] - L.group_kernel_begin[g]) * (ps == 4 ? 4.0 : 1.35 * ps);
+  }
+  if (kept == 0) return false;
+  const bool lanes = pass == SparsePass::kBackwardFilter || p.stride_h != 1;  // else flat below 8 images
+  if (lanes && p.batch < kLanes) kept *= static_cast<double>(kLanes) / std::max<int64_t>(1, p.batch);
+  if (p.stride_h != 1 && pass == SparsePass::kBackwardInput) kept *= 2.5;
+  if (p.stride_h != 1 && pass == SparsePass::kBackwardFilter) kept *= 1.5;
+  return 9.0 * L.in_c * L.out_c < kSparseMinGain * kept;
 }
+
+namespace {
 
 // Dense HWIO copy of the layout's weights in per-thread scratch (O(9*in_c*out_c)). Written
 // input channel by input channel through the transposed companion (its slots are input channels,
@@ -621,7 +638,7 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
                          const Epilogue& ep, float* y) {
   CheckLayout(p, L, "SparseConv2DForward");
   if (p.OutputSize() == 0) return;
-  if (PreferDense(L, kFwdMinRatio)) {
+  if (SparseRunsDense(p, L, SparsePass::kForward)) {
     Conv2DForward(p, x, DenseWeights(L), ep, y);
     return;
   }
@@ -666,7 +683,7 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
   CheckLayout(p, L, "SparseConv2DBackpropInput");
   if (p.InputSize() == 0) return;
   if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
-  if (PreferDense(L, kFwdMinRatio)) {
+  if (SparseRunsDense(p, L, SparsePass::kBackwardInput)) {
     Conv2DBackpropInput(p, dy, DenseWeights(L), dx);
     return;
   }
@@ -883,7 +900,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     std::fill(out_values, out_values + nv, 0.f);
     return;
   }
-  if (PreferDense(L, kGradMinRatio)) {
+  if (SparseRunsDense(p, L, SparsePass::kBackwardFilter)) {
     thread_local std::vector<float> dw;
     dw.resize(static_cast<size_t>(9) * L.in_c * L.out_c);
     Conv2DBackpropFilter(p, x, dy, dw.data());

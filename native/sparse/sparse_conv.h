@@ -54,11 +54,11 @@
 //   4-entry pattern): sparse_tiny_image.h, where the register tile is a whole small image or one
 //   row and the (tap, pixel) pairs that read padding are compiled out per pattern; calls of at
 //   most kSmallImageMaxPixels output pixels go to sparse_small.h first.
-// * Dense fallback: a layer keeping more than 1/3 of the dense weights (theoretical ratio < 3,
-//   e.g. 4-entry patterns with no connectivity pruning = 2.25x) runs the dense kernels on the
-//   unpacked weights inside the same entry points (backward-filter: dense gradient gathered at
-//   the kept positions), because the sparse kernels do not beat dense there. See
-//   SetSparseDenseFallback.
+// * Dense fallback: a layer on which the sparse kernels would not beat dense (a cost model over
+//   the kept weights, pattern sizes, stride and batch; e.g. 5-entry patterns with no
+//   connectivity pruning, or stride-2 backward-data below ~4x theoretical) runs the dense kernels
+//   on the unpacked weights inside the same entry points (backward-filter: dense gradient
+//   gathered at the kept positions). See SparseRunsDense and SetSparseDenseFallback.
 // * Backward data = the same forward pass over dy with layout.transposed (rotated patterns);
 //   stride 2 runs 4 stride-1 phases with 2x2 sub-patterns (runtime tap loop).
 // * Backward filter: dy of a tile held in registers, one 8-lane dot product per kept tap
@@ -76,10 +76,15 @@ namespace clicktrain {
 // True when the sparse kernels handle this geometry (see above).
 bool SparseConvSupported(const Conv2DParams& p);
 
-// Dense fallback (default on): layers whose kept weights exceed 1/3 of the dense weights run the
+// Dense fallback (default on): layers where the sparse kernels would not beat dense run the
 // dense kernels on the unpacked weights inside the entry points below (same results up to
 // rounding). Off: always the sparse kernels (tests of the kernels themselves).
 void SetSparseDenseFallback(bool enabled);
+
+enum class SparsePass { kForward, kBackwardInput, kBackwardFilter };
+// True when the entry point of `pass` runs this call dense (the fallback is on and the cost model
+// in sparse_conv.cc says the sparse kernels would not beat dense here).
+bool SparseRunsDense(const Conv2DParams& p, const PatternLayout& layout, SparsePass pass);
 
 // y = epilogue(conv(x, W)) where W = UnpackToDense(layout). y [N, out_h, out_w, out_c] overwritten.
 // Throws std::invalid_argument for unsupported geometry or a layout whose channels differ.

@@ -417,7 +417,7 @@ int main() {
     }
     TestPlanCacheReuse(r, IsaName(isa));
   }
-  // The entry points as shipped (dense fallback for layers keeping > 1/3 of the weights).
+  // The entry points as shipped (dense fallback where the cost model says dense wins).
   SetSparseDenseFallback(true);
   SetNumThreads(2);
   for (const Case& c : cases) RunCase(r, c, IsaName(isas.back()), 2);
@@ -436,6 +436,32 @@ int main() {
     Conv2DParams valid = MakeParams(12, 4, 4, 6, 5, 1, false);  // 4x4 -> 2x2 without padding
     auto masks = RandomMasks(6, 5, 4, 4, 0.2, 0.0);
     r.Check(!TinyImageSupported(valid, BuildPatternLayout(masks.data(), 6, 5)), "tiny-image kernels: 2x2 'same' only");
+  }
+  // The dense fallback's cost model (SparseRunsDense): 4-entry patterns run sparse with no
+  // connectivity pruning at batch >= 8, stride 1; larger patterns, idle lanes (backward-filter
+  // below 8 images) and stride-2 backward-data / backward-filter need more pruning first.
+  {
+    using P = SparsePass;
+    auto dense = [](int64_t n, int stride, int pat, double prune, P pass) {
+      Conv2DParams p = MakeParams(n, 16, 16, 64, 64, stride, true);
+      auto masks = RandomMasks(64, 64, 8, pat, prune, 0.0);
+      return SparseRunsDense(p, BuildPatternLayout(masks.data(), 64, 64), pass);
+    };
+    const P all[] = {P::kForward, P::kBackwardInput, P::kBackwardFilter};
+    bool ok = true;
+    for (P pass : all) {
+      ok &= !dense(32, 1, 4, 0.0, pass) && dense(32, 1, 5, 0.0, pass) && !dense(32, 1, 5, 0.5, pass);
+      ok &= dense(32, 1, 9, 0.0, pass) && !dense(32, 2, 4, 0.8, pass);
+    }
+    ok &= !dense(1, 1, 4, 0.0, P::kForward) && !dense(1, 1, 4, 0.0, P::kBackwardInput);
+    ok &= dense(1, 1, 4, 0.75, P::kBackwardFilter) && !dense(1, 1, 4, 0.9, P::kBackwardFilter);
+    ok &= !dense(32, 2, 4, 0.0, P::kForward) && dense(32, 2, 4, 0.5, P::kBackwardInput);
+    ok &= dense(32, 2, 4, 0.0, P::kBackwardFilter) && !dense(32, 2, 4, 0.5, P::kBackwardFilter);
+    r.Check(ok, "dense fallback: the cost model picks sparse and dense where measured");
+    SetSparseDenseFallback(false);
+    r.Check(!dense(32, 1, 9, 0.0, P::kForward) && !dense(1, 1, 4, 0.0, P::kBackwardFilter),
+            "dense fallback off: always sparse");
+    SetSparseDenseFallback(true);
   }
   // Unsupported geometry is refused, never silently wrong.
   Conv2DParams bad = MakeParams(1, 5, 5, 2, 2, 3, true);
