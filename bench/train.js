@@ -1,6 +1,6 @@
 // Whole-model bench: one training step (forward, backward, SGD) and inference of VGG-16-BN for
 // CIFAR at batch 32 on clicktrain, dense and pruned (every 3x3 conv but the first: 4-entry patterns
-// from an 8-pattern library + 50% / 75% connectivity pruning, frozen onto the sparse kernels),
+// from an 8-pattern library + 0% / 50% / 75% connectivity pruning, frozen onto the sparse kernels),
 // next to the sgemm ceiling and tfjs-backend-cpu (timed at a small batch and scaled).
 'use strict';
 const {loadClicktrain, timeInterleaved, timeMedian, sgemmRate, machine, printTable} = require('./lib');
@@ -69,7 +69,7 @@ async function run(opts) {
   const stepFlops = 3 * fwd;  // forward + backward-data + backward-filter
   const variants = [{label: 'dense', model, calls: timedCalls(tf, model, batch)}];
   const pruned = [];
-  for (const prune of [0.5, 0.75]) {
+  for (const prune of [0, 0.5, 0.75]) {
     const m = build();
     const rand = rng(7);
     const masks = {};
