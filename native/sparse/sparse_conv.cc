@@ -39,8 +39,11 @@ int64_t CeilDivSigned(int64_t a, int64_t b) { return -FloorDivSigned(-a, b); }
 // Tile shape from the output width: wide rows use 1x8, narrow grids stack rows so every tile
 // still has 8 independent accumulators (FMA latency x throughput on AVX2).
 int ChooseShape(int64_t oh, int64_t ow) {
-  // 3x4 (12 accumulators) when the extra row padding is small (<= 1/8 of the rows).
-  if (ow >= 4 && oh >= 8 && (CeilDiv(oh, 3) * 3 - oh) * 8 <= oh) return 4;
+  // 3x4 (12 accumulators) when the extra row padding is small (<= 1/16 of the rows), else 2x4
+  // when it tiles the grid exactly. (At 16x16, 3x4's two padding rows of 16 cost more than its
+  // extra accumulators gain: 2x4 measured 2-10% faster in all three passes.)
+  if (ow >= 4 && oh >= 8 && (CeilDiv(oh, 3) * 3 - oh) * 16 <= oh) return 4;
+  if (oh % 2 == 0 && ow % 4 == 0) return 1;
   if (ow >= 6) return 0;
   if (ow >= 3) return 1;
   if (ow >= 2) return 2;

@@ -362,6 +362,8 @@ std::vector<Case> MakeCases() {
   add(MakeParams(2, 4, 4, 33, 29, 1, true), 8, 4, 0.5, 0.0);         // 32 output pixels: tiny path's limit
   add(MakeParams(3, 4, 4, 21, 19, 1, true), 8, 4, 0.5, 0.0);         // 48 pixels: width-vectorised path
   add(MakeParams(5, 5, 3, 16, 24, 2, false), 6, 0, 0.25, 0.0);       // tiny path, stride 2 valid, sizes 1..9
+  add(MakeParams(9, 16, 16, 12, 10, 1, true), 6, 0, 0.3, 0.1);      // 16x16 lane tiles (2x4), sizes 1..9
+  add(MakeParams(8, 16, 16, 9, 7, 2, true), 6, 4, 0.3, 0.0);         // stride 2 to 8x8 (2x4 tiles)
   // 2x2 images at batch > 8 (sparse_tiny_image.h; batch 8 is the small path's): lane groups 2
   // (last one partly filled), 3 (odd tail), 5; a library of up to 126 random 4-entry patterns;
   // empty filters.
