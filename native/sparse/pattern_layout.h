@@ -87,6 +87,25 @@ struct LayoutPlanCache {
   std::vector<std::pair<int, std::shared_ptr<const void>>> plans_;
 };
 
+// The dense fallback's HWIO copy of a layout's weights (sparse_conv.cc), kept with a copy of the
+// packed values it was made from: reused while the values are bitwise equal (inference, and the
+// second pass of a training step), remade when they differ, so no write to the values can make it
+// stale. A copy of a layout starts without it.
+struct DenseWeightCache {
+  struct Copy {
+    std::vector<float> values, dense;
+  };
+  DenseWeightCache() = default;
+  DenseWeightCache(const DenseWeightCache&) {}
+  DenseWeightCache& operator=(const DenseWeightCache&) {
+    std::lock_guard<std::mutex> lk(mu);
+    copy.reset();
+    return *this;
+  }
+  std::mutex mu;
+  std::shared_ptr<const Copy> copy;
+};
+
 struct PatternLayout {
   int32_t in_c = 0, out_c = 0;
 
@@ -125,6 +144,7 @@ struct PatternLayout {
   std::vector<int32_t> refresh_dense_index, refresh_value, refresh_transposed_value;
 
   mutable LayoutPlanCache plan_cache;
+  mutable DenseWeightCache dense_cache;
 
   int64_t NumKernels() const { return static_cast<int64_t>(kernel_ic.size()); }
   int64_t NumValues() const { return static_cast<int64_t>(values.size()); }

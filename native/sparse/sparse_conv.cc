@@ -593,36 +593,50 @@ bool SparseRunsDense(const Conv2DParams& p, const PatternLayout& L, SparsePass p
 
 namespace {
 
-// Dense HWIO copy of the layout's weights in per-thread scratch (O(9*in_c*out_c)). Written
-// input channel by input channel through the transposed companion (its slots are input channels,
-// its kernels output channels, values kept in sync by RefreshValues / SetPackedValues), so every
-// write of one slot lands in the 9 rows w[tap][ic][:] that stay in L1. (UnpackToDense scatters in
-// packed order, one cache miss per value: 10+ ms for 4x4x512.)
-const float* DenseWeights(const PatternLayout& L) {
-  thread_local std::vector<float> w;
+// Dense HWIO copy of the layout's weights, cached with the values it was made from (see
+// DenseWeightCache): the fallback unpacked 9*in_c*out_c floats on every call, which cost more than
+// the dense conv itself at batch 1. Written input channel by input channel through the transposed
+// companion (its slots are input channels, its kernels output channels, values kept in sync by
+// RefreshValues / SetPackedValues / the frozen steps), so every write of one slot lands in the 9
+// rows w[tap][ic][:] that stay in L1. (UnpackToDense scatters in packed order, one cache miss per
+// value: 10+ ms for 4x4x512.)
+std::shared_ptr<const DenseWeightCache::Copy> DenseWeights(const PatternLayout& L) {
+  DenseWeightCache& cache = L.dense_cache;
+  const size_t nv = L.values.size();
+  {
+    std::lock_guard<std::mutex> lk(cache.mu);
+    const auto& c = cache.copy;
+    if (c && c->values.size() == nv && std::memcmp(c->values.data(), L.values.data(), nv * sizeof(float)) == 0)
+      return c;
+  }
+  auto copy = std::make_shared<DenseWeightCache::Copy>();
+  copy->values = L.values;
   const int64_t ci = L.in_c, co = L.out_c;
-  w.resize(static_cast<size_t>(9 * ci * co));
-  float* wd = w.data();
+  copy->dense.resize(static_cast<size_t>(9 * ci * co));
+  float* wd = copy->dense.data();
   if (!L.transposed) {
     UnpackToDense(L, wd);
-    return wd;
-  }
-  const PatternLayout& T = *L.transposed;
-  ParallelFor(ci, 8, [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; ++s) {
-      const int64_t ic = T.filter_order[s];
-      for (int b = 0; b < 9; ++b) std::memset(wd + (b * ci + ic) * co, 0, sizeof(float) * co);
-      for (int32_t k = T.filter_kernel_begin[s]; k < T.filter_kernel_begin[s + 1]; ++k) {
-        const int64_t oc = T.kernel_ic[k];
-        const int m = T.patterns[T.kernel_pattern[k]];
-        const float* v = T.values.data() + T.kernel_value_begin[k];
-        int j = 0;
-        for (int bt = 0; bt < 9; ++bt)
-          if (m >> bt & 1) wd[((8 - bt) * ci + ic) * co + oc] = v[j++];
+  } else {
+    const PatternLayout& T = *L.transposed;
+    ParallelFor(ci, 8, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s) {
+        const int64_t ic = T.filter_order[s];
+        for (int b = 0; b < 9; ++b) std::memset(wd + (b * ci + ic) * co, 0, sizeof(float) * co);
+        for (int32_t k = T.filter_kernel_begin[s]; k < T.filter_kernel_begin[s + 1]; ++k) {
+          const int64_t oc = T.kernel_ic[k];
+          const int m = T.patterns[T.kernel_pattern[k]];
+          const float* v = T.values.data() + T.kernel_value_begin[k];
+          int j = 0;
+          for (int bt = 0; bt < 9; ++bt)
+            if (m >> bt & 1) wd[((8 - bt) * ci + ic) * co + oc] = v[j++];
+        }
       }
-    }
-  });
-  return wd;
+    });
+  }
+  std::shared_ptr<const DenseWeightCache::Copy> result = std::move(copy);
+  std::lock_guard<std::mutex> lk(cache.mu);
+  cache.copy = result;
+  return result;
 }
 
 }  // namespace
@@ -642,7 +656,7 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
   CheckLayout(p, L, "SparseConv2DForward");
   if (p.OutputSize() == 0) return;
   if (SparseRunsDense(p, L, SparsePass::kForward)) {
-    Conv2DForward(p, x, DenseWeights(L), ep, y);
+    Conv2DForward(p, x, DenseWeights(L)->dense.data(), ep, y);
     return;
   }
   if (p.batch * p.out_h * p.out_w <= kSmallImageMaxPixels) {
@@ -687,7 +701,7 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
   if (p.InputSize() == 0) return;
   if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
   if (SparseRunsDense(p, L, SparsePass::kBackwardInput)) {
-    Conv2DBackpropInput(p, dy, DenseWeights(L), dx);
+    Conv2DBackpropInput(p, dy, DenseWeights(L)->dense.data(), dx);
     return;
   }
   if (TinyImageSupported(p, L)) {

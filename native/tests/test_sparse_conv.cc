@@ -1,12 +1,14 @@
 // Pattern-sparse convolution: layout properties and forward / backward-data / backward-filter
 // against a float64 dense reference on the masked weights, under every ISA path and 1-2 threads.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <set>
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "sparse/frozen_update.h"
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
 #include "sparse/sparse_tiny_image.h"
@@ -464,6 +466,41 @@ int main() {
     r.Check(!dense(32, 1, 9, 0.0, P::kForward) && !dense(1, 1, 4, 0.0, P::kBackwardFilter),
             "dense fallback off: always sparse");
     SetSparseDenseFallback(true);
+  }
+  // The fallback's cached dense weights follow every change of the values: refresh, packed set and
+  // frozen step (a stale copy would give the previous weights' output). Reference: the same call
+  // on the sparse kernels (fallback off).
+  {
+    Conv2DParams p = MakeParams(8, 6, 6, 10, 12, 1, true);
+    auto masks = RandomMasks(10, 12, 3, 9, 0.0, 0.0);  // fully kept: runs dense
+    PatternLayout L = BuildPatternLayout(masks.data(), 10, 12);
+    auto x = RandomVector(static_cast<size_t>(p.InputSize()));
+    auto dy = RandomVector(static_cast<size_t>(p.OutputSize()));
+    auto same = [&](bool backward) {
+      const bool dense = SparseRunsDense(p, L, backward ? SparsePass::kBackwardInput : SparsePass::kForward);
+      std::vector<float> got(static_cast<size_t>(backward ? p.InputSize() : p.OutputSize()), NAN), want = got;
+      for (int pass = 0; pass < 2; ++pass) {
+        SetSparseDenseFallback(pass == 0);
+        std::vector<float>& out = pass == 0 ? got : want;
+        if (backward) SparseConv2DBackpropInput(p, dy.data(), L, out.data());
+        else SparseConv2DForward(p, x.data(), L, Epilogue{}, out.data());
+      }
+      SetSparseDenseFallback(true);
+      return dense && MaxRelError(got, std::vector<double>(want.begin(), want.end())) < 1e-5;
+    };
+    bool ok = true;
+    auto w = RandomVector(static_cast<size_t>(9 * 10 * 12));
+    RefreshValues(L, w.data());
+    ok &= same(false) && same(true) && same(false);
+    w = RandomVector(w.size());
+    RefreshValues(L, w.data());
+    ok &= same(false) && same(true);
+    auto packed = RandomVector(static_cast<size_t>(L.NumValues()));
+    SetPackedValues(L, packed.data());
+    ok &= same(true) && same(false);
+    FrozenSgdStep(L, RandomVector(packed.size()).data(), -0.5f, nullptr);
+    ok &= same(false) && same(true);
+    r.Check(ok, "dense fallback: cached weights follow refresh, packed set and frozen step");
   }
   // Unsupported geometry is refused, never silently wrong.
   Conv2DParams bad = MakeParams(1, 5, 5, 2, 2, 3, true);
