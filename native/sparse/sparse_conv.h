@@ -56,7 +56,7 @@
 //   most kSmallImageMaxPixels output pixels go to sparse_small.h first.
 // * Dense fallback: a layer on which the sparse kernels would not beat dense (a cost model over
 //   the kept weights, pattern sizes, stride and batch; e.g. 5-entry patterns with no
-//   connectivity pruning, or stride-2 backward-data below ~4x theoretical) runs the dense kernels
+//   connectivity pruning, or stride-2 backward-data below 5x theoretical) runs the dense kernels
 //   on the unpacked weights inside the same entry points (backward-filter: dense gradient
 //   gathered at the kept positions). See SparseRunsDense and SetSparseDenseFallback.
 // * Backward data = the same forward pass over dy with layout.transposed (rotated patterns);
