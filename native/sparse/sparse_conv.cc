@@ -609,13 +609,20 @@ namespace {
 std::shared_ptr<const DenseWeightCache::Copy> DenseWeights(const PatternLayout& L) {
   DenseWeightCache& cache = L.dense_cache;
   const size_t nv = L.values.size();
+  std::shared_ptr<const DenseWeightCache::Copy> stale;
   {
     std::lock_guard<std::mutex> lk(cache.mu);
     const auto& c = cache.copy;
     if (c && c->values.size() == nv && std::memcmp(c->values.data(), L.values.data(), nv * sizeof(float)) == 0)
       return c;
+    stale = std::move(cache.copy);
   }
-  auto copy = std::make_shared<DenseWeightCache::Copy>();
+  // A stale copy no call still holds is rewritten in place (every element below is written):
+  // in training the values change every step, and a fresh 9*in_c*out_c buffer per step would be
+  // page-faulted in again each time.
+  auto copy = stale && stale.use_count() == 1
+                  ? std::const_pointer_cast<DenseWeightCache::Copy>(std::move(stale))
+                  : std::make_shared<DenseWeightCache::Copy>();
   copy->values = L.values;
   const int64_t ci = L.in_c, co = L.out_c;
   copy->dense.resize(static_cast<size_t>(9 * ci * co));
