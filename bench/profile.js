@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-// Kernel profile of one training step: `node bench/profile.js [resnet20|vgg16|fmnist-cnn] [batch]`.
-// Prints the kernels that take the most time (tf.profile), to find what still runs slowly in JS.
+// Kernel profile of one training step: `node bench/profile.js [resnet20|vgg16|fmnist-cnn] [batch]
+// [--prune P]`. Prints the kernels that take the most time (tf.profile), to find what still runs
+// slowly in JS. --prune P: every 3x3 conv but the first frozen onto the sparse kernels with 4-entry
+// patterns (8-pattern library) and P connectivity pruning, as bench/train.js's pruned rows.
 'use strict';
 const {loadClicktrain} = require('./lib');
 
 async function main() {
   const ct = loadClicktrain();
   const tf = require('@tensorflow/tfjs-core');
-  const name = process.argv[2] || 'resnet20';
-  const batch = Number(process.argv[3] || 32);
+  const args = process.argv.slice(2);
+  const pi = args.indexOf('--prune');
+  const prune = pi >= 0 ? Number(args.splice(pi, 2)[1]) : null;
+  const name = args[0] || 'resnet20';
+  const batch = Number(args[1] || 32);
   // tf.profile otherwise reads every kernel's output to check it for NaN: that adds a copy per
   // kernel and, on clicktrain, keeps read-out buffers from being recycled, inflating every time.
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
@@ -16,6 +21,17 @@ async function main() {
   const model = ct.models.buildModel(name, {seed: 1});
   const shape = model.inputs[0].shape.slice(1);
   model.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy'});
+  if (prune !== null) {
+    const {patternMasks, rng} = require('./sparse');
+    const rand = rng(7);
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D' && l.kernel.shape[0] === 3);
+    const masks = {};
+    for (const layer of convs.slice(1)) {
+      const [, , ic, oc] = layer.kernel.shape;
+      masks[layer.name] = patternMasks(ic, oc, prune, rand);
+    }
+    ct.freezeSparsity(model, {masks, layers: Object.keys(masks)});
+  }
   const x = tf.randomNormal([batch, ...shape]);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32'), 10);
   await model.trainOnBatch(x, y);  // warm-up
@@ -32,7 +48,7 @@ async function main() {
     byKernel.set(k.name, e);
   }
   const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
-  console.log(`${name} batch ${batch} on ${tf.getBackend()}: step ${wall} ms (profiled), kernels ${total.toFixed(0)} ms`);
+  console.log(`${name}${prune === null ? '' : ` (pruned ${prune})`} batch ${batch} on ${tf.getBackend()}: step ${wall} ms (profiled), kernels ${total.toFixed(0)} ms`);
   for (const [k, e] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
     console.log(`${k.padEnd(28)} ${e.ms.toFixed(1).padStart(9)} ms ${(100 * e.ms / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
   }
