@@ -66,6 +66,7 @@ void SparseSmallImageForward(const Conv2DParams& p, const float* x, const Patter
   float* col = col_buf.data();
   thread_local std::vector<float> zeros;
   zeros.assign(static_cast<size_t>(in_c), 0.f);
+  static_assert(kSmallImageMaxPixels % 8 == 0, "lanes (whole vectors of 8) never exceed kSmallImageMaxPixels");
   const float* src[9][kSmallImageMaxPixels];
   for (int tap = 0; tap < 9; ++tap)
     for (int64_t px = 0; px < lanes; ++px) {
