@@ -1,7 +1,9 @@
 #include "common/cpu_features.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <unistd.h>
 
 namespace clicktrain {
 namespace {
@@ -33,6 +35,17 @@ std::atomic<int>& ActiveSlot() {
 }
 
 }  // namespace
+
+int64_t L2CacheBytes() {
+  static const int64_t bytes = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (v > 0) return std::clamp<int64_t>(v, int64_t{128} << 10, int64_t{8} << 20);
+#endif
+    return int64_t{512} << 10;
+  }();
+  return bytes;
+}
 
 Isa DetectedIsa() {
   static const Isa detected = Detect();

@@ -1,5 +1,6 @@
-// Run-time ISA selection: which SIMD path the kernels take on this CPU.
+// Run-time CPU facts: which SIMD path the kernels take on this CPU, and its L2 size.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace clicktrain {
@@ -15,5 +16,9 @@ Isa DetectedIsa();
 Isa SetActiveIsa(Isa isa);
 const char* IsaName(Isa isa);
 bool ParseIsa(const std::string& name, Isa* out);
+
+// Bytes of L2 cache per core as the OS reports it (sysconf; clamped to 128 KiB..8 MiB), or 512 KiB
+// where it does not say.
+int64_t L2CacheBytes();
 
 }  // namespace clicktrain

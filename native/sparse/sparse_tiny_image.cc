@@ -1,6 +1,7 @@
 #include "sparse/sparse_tiny_image.h"
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <vector>
 
@@ -109,7 +110,20 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   FromLanes(K, a.stage, N, S, L.out_c, ep, y);
 }
 
+std::atomic<int64_t> g_grad_block_floats{0};
+
 }  // namespace
+
+namespace sparse_internal {
+
+int64_t TinyGradBlockFloats() {
+  const int64_t set = g_grad_block_floats.load(std::memory_order_relaxed);
+  return set > 0 ? set : L2CacheBytes() * 3 / 8 / static_cast<int64_t>(sizeof(float));
+}
+
+void SetTinyGradBlockFloats(int64_t floats) { g_grad_block_floats.store(std::max<int64_t>(0, floats)); }
+
+}  // namespace sparse_internal
 
 bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L) {
   const bool side = (p.in_h == 2 || p.in_h == 4 || p.in_h == 8) && p.in_w == p.in_h && p.out_h == p.in_h &&
@@ -147,6 +161,7 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0);
   a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2);
   a.out_values = out_values;
+  a.grad_block_floats = TinyGradBlockFloats();
   RunSlots(L, true, a);
 }
 

@@ -54,7 +54,17 @@ struct TinyArgs {
   float* stage;              // forward: output lanes [nb][out_c][side^2][8], by original channel
   const float* dy;           // gradient: dy lanes [nb][out_c][side^2][8]
   float* out_values;         // gradient: packed, layout order
+  int64_t grad_block_floats;  // gradient: x floats per input-channel block (TinyGradBlockFloats)
 };
+
+// Input-channel blocks of the tiny-image backward-filter hold this many floats of x (over a block
+// of lane groups) in L2 while every filter's kernels of those channels read it: 3/8 of the L2 size
+// (192 KiB of the Zen 3's 512 KiB, measured there; 768 KiB of a 2 MiB L2: 5-20% faster at 75%
+// connectivity than 192 KiB on such a core). Set > 0 to override (tests: several blocks on small
+// shapes), 0 to go back to the L2 rule.
+int64_t TinyGradBlockFloats();
+void SetTinyGradBlockFloats(int64_t floats);
+
 // Each runs the listed slots (filters) over every lane group: the forward with lane groups outer
 // (see LaneStep), the gradient in blocks of lane groups and input channels (see TinyGradSlots).
 void TinyForwardSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);
