@@ -64,8 +64,8 @@ void SparseSmallImageForward(const Conv2DParams& p, const float* x, const Patter
   thread_local std::vector<float> col_buf;
   col_buf.resize(static_cast<size_t>(9 * in_c * lanes));
   float* col = col_buf.data();
-  thread_local std::vector<float> zeros;
-  zeros.assign(static_cast<size_t>(in_c), 0.f);
+  thread_local std::vector<float> zeros;  // never written: grows only
+  if (zeros.size() < static_cast<size_t>(in_c)) zeros.resize(static_cast<size_t>(in_c), 0.f);
   static_assert(kSmallImageMaxPixels % 8 == 0, "lanes (whole vectors of 8) never exceed kSmallImageMaxPixels");
   const float* src[9][kSmallImageMaxPixels];
   for (int tap = 0; tap < 9; ++tap)

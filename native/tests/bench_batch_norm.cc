@@ -3,8 +3,6 @@
 // counting every array it must read or write once (apply 2, gradient 5: its sums pass reads x and
 // dy, its dx pass reads both again and writes dx). Compare with a streaming triad on the machine:
 // these passes are memory-bound. Usage: bench_batch_norm [threads] [batch] [reps]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -12,25 +10,11 @@
 
 #include "common/thread_pool.h"
 #include "dense/batch_norm.h"
+#include "bench_timing.h"
 
 using namespace clicktrain;
 
-namespace {
-
-template <class F>
-double MedianMs(int reps, F f) {
-  f();  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-}  // namespace
+using clicktrain_bench::TimeMs;
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : NumThreads();
@@ -47,16 +31,16 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> nd;
     for (auto& v : x) v = nd(rng);
     for (auto& v : dy) v = nd(rng);
-    const double stats = MedianMs(reps, [&] {
+    const double stats = TimeMs(reps, [&] {
       BatchNormTrainingForward(rows, C, x.data(), scale.data(), offset.data(), 1e-3f, nullptr, mean.data(), var.data());
     });
-    const double apply = MedianMs(reps, [&] {
+    const double apply = TimeMs(reps, [&] {
       BatchNormTrainingApply(rows, C, x.data(), mean.data(), var.data(), scale.data(), offset.data(), 1e-3f, true,
                              y.data());
     });
     BatchNormFollowingRelu relu;
     relu.offset = offset.data();
-    const double grad = MedianMs(reps, [&] {
+    const double grad = TimeMs(reps, [&] {
       BatchNormTrainingBackward(rows, C, x.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f,
                                 dx.data(), dscale.data(), doffset.data(), &relu);
     });

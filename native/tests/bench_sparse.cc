@@ -15,39 +15,25 @@
 #include "dense/gemm.h"
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
+#include "bench_timing.h"
 
 using namespace clicktrain;
 
 namespace {
 
-template <typename F>
-double Once(F& f) {
-  auto t0 = std::chrono::steady_clock::now();
-  f();
-  auto t1 = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::milli>(t1 - t0).count();
-}
+using clicktrain_bench::Median;
+using clicktrain_bench::Once;
+using clicktrain_bench::TimeMs;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <typename F>
-double TimeMs(int reps, F f) {
-  f();  // warm-up (scratch allocation, caches)
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) t.push_back(Once(f));
-  return Median(t);
-}
+// SPARSE_ONLY=1 (see the top).
+const bool kSparseOnly = std::getenv("SPARSE_ONLY") != nullptr;
 
 // Dense and sparse alternated rep by rep (the machine is shared: load drifts hit both alike);
 // medians of each.
 template <typename D, typename S>
 void TimePair(int reps, D d0, S s, double* dms, double* sms) {
-  const bool sparse_only = std::getenv("SPARSE_ONLY") != nullptr;
   auto d = [&] {
-    if (!sparse_only) d0();
+    if (!kSparseOnly) d0();
   };
   d();
   s();
@@ -75,7 +61,7 @@ int main(int argc, char** argv) {
   std::printf("isa %s, gemm %s, threads %d, batch %d, median of %d (dense/sparse alternated)\n", IsaName(ActiveIsa()),
               GemmBackendName(), threads, batch, reps);
   // sgemm ceiling in the same run.
-  if (!std::getenv("SPARSE_ONLY")) {
+  if (!kSparseOnly) {
     const int n = 1024;
     std::vector<float> a(n * n), b(n * n), c(n * n);
     for (auto& v : a) v = u(rng);
