@@ -153,10 +153,15 @@ struct IsaKernels {
 
 const IsaKernels& GenericKernels();
 const IsaKernels& Avx2Kernels();
+// The AVX2 table with the stride-1 forward lane tiles on 512-bit pixel pairs.
+const IsaKernels& Avx512Kernels();
 
 // Whether the AVX2 builds of the sparse kernels run (the active ISA, set after CPUID).
 inline bool UseAvx2Kernels() { return ActiveIsa() >= Isa::kAvx2; }
-inline const IsaKernels& ActiveKernels() { return UseAvx2Kernels() ? Avx2Kernels() : GenericKernels(); }
+inline const IsaKernels& ActiveKernels() {
+  if (ActiveIsa() >= Isa::kAvx512) return Avx512Kernels();
+  return UseAvx2Kernels() ? Avx2Kernels() : GenericKernels();
+}
 
 }  // namespace sparse_internal
 }  // namespace clicktrain

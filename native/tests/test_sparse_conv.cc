@@ -411,6 +411,7 @@ int main() {
   const std::vector<Case> cases = MakeCases();
   std::vector<Isa> isas = {Isa::kGeneric};
   if (DetectedIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
+  if (DetectedIsa() >= Isa::kAvx512) isas.push_back(Isa::kAvx512);
   // The kernels themselves: no dense fallback for dense-ish layers. The tiny-image gradient in
   // input-channel blocks of 48K floats (the block cases above are sized for it), whatever this
   // machine's L2; the shipped rule runs in the last pass below.
