@@ -62,6 +62,17 @@ Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, con
   return a;
 }
 
+Napi::Uint8Array ArgSizedUint8(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected) {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(info.Env(), Msg(name, "must be a Uint8Array"));
+  Napi::Uint8Array a = info[i].As<Napi::Uint8Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != expected)
+    throw Napi::RangeError::New(info.Env(), Msg(name, "has " + std::to_string(a.ElementLength()) +
+                                                      " elements; its shape needs " + std::to_string(expected)));
+  return a;
+}
+
 int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> factors,
                        const char* what) {
   int64_t p = 1;

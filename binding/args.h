@@ -30,6 +30,9 @@ void CheckLength(const Napi::Float32Array& arr, int64_t expected, const char* na
 Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name,
                                    int64_t expected);
 
+// A Uint8Array of exactly `expected` elements (TypeError / RangeError otherwise).
+Napi::Uint8Array ArgSizedUint8(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected);
+
 // a*b*... with overflow detection (throws RangeError on overflow or a negative factor).
 int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> factors, const char* what);
 

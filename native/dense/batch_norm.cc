@@ -224,6 +224,20 @@ void BatchNormTrainingApply(int64_t rows, int64_t channels, const float* x, cons
   BatchNormInference(TrainingArgs(channels, mean, variance, scale, offset, epsilon), rows, channels, x, y, relu);
 }
 
+BatchNormRows::BatchNormRows(int64_t channels, const float* mean, const float* variance, const float* scale,
+                             const float* offset, float epsilon, bool relu)
+    : channels_(channels), relu_(relu) {
+  const BatchNormAffine f(TrainingArgs(channels, mean, variance, scale, offset, epsilon), channels);
+  sub_ = f.sub;
+  mul_ = f.mul;
+  add_ = f.add;
+}
+
+void BatchNormRows::Apply(const float* x, int64_t rows, float* y) const {
+  if (rows <= 0 || channels_ <= 0) return;
+  Kernels().apply(x, rows, channels_, sub_.data(), {mul_.data(), add_.data()}, relu_, y);
+}
+
 void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
                                const float* mean, const float* variance, const float* scale,
                                float epsilon, float* dx, float* dscale, float* doffset,

@@ -71,6 +71,23 @@ void BatchNormTrainingApply(int64_t rows, int64_t channels, const float* x, cons
                             const float* variance, const float* scale, const float* offset,
                             float epsilon, bool relu, float* y);
 
+// BatchNormTrainingApply's y (relu'd when relu is set) for any rows, on the calling thread: for a
+// pass that consumes a batch norm's output row by row without writing it out (max pooling,
+// dense/max_pool_argmax.h). The same bits as BatchNormTrainingApply.
+class BatchNormRows {
+ public:
+  BatchNormRows(int64_t channels, const float* mean, const float* variance, const float* scale,
+                const float* offset, float epsilon, bool relu);
+  // y[0, rows * channels) from x[0, rows * channels).
+  void Apply(const float* x, int64_t rows, float* y) const;
+  int64_t channels() const { return channels_; }
+
+ private:
+  int64_t channels_;
+  bool relu_;
+  std::vector<float> sub_, mul_, add_;
+};
+
 // A relu right after the batch norm, folded into its gradient: dy is then the gradient at
 // relu(y), with y recomputed from x exactly as BatchNormTrainingApply computes it (offset: the
 // forward's offset, nullptr = 0), and each element takes tfjs's relu gradient dy * step(y) first.
@@ -78,6 +95,7 @@ void BatchNormTrainingApply(int64_t rows, int64_t channels, const float* x, cons
 struct BatchNormFollowingRelu {
   const float* offset = nullptr;
 };
+
 // Backward of the whole op (mean and variance depend on x), with r = rsqrt(variance + epsilon),
 // n = rows: dx = scale * r * (dy - sum(dy) / n - (x - mean) * r^2 * sum(dy * (x - mean)) / n),
 // dscale = r * sum(dy * (x - mean)), doffset = sum(dy). scale may be nullptr (1).

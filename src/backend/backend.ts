@@ -16,7 +16,8 @@
  * pin the arrays its fill reads (they are not recycled while its record lives, so a late fill reads
  * what the kernel saw) and carry a description of how it would be computed (`fusedSource`): a
  * later kernel can then compute its own result from the sources in fewer passes, and the deferred
- * values are never computed (batch norm + relu, see kernels/BatchNormTraining.ts).
+ * values are never computed (batch norm + relu, see kernels/BatchNormTraining.ts). A computed
+ * tensor may carry a source too (attachSource: a max pool's argmaxes, kernels/Pooling.ts).
  */
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
 import {backend_util, DataId, DataType, util} from '@tensorflow/tfjs-core';
@@ -109,6 +110,13 @@ export class ClickTrainBackend extends MathBackendCPU {
     });
     this.deferred.set(info.dataId, materialize);
     return info;
+  }
+
+  /** Attaches a source description to a tensor that is not deferred (what a later kernel may use
+   * instead of its inputs, e.g. a max pool's argmaxes); dropped with the tensor's record. */
+  attachSource(dataId: DataId, source: unknown): void {
+    if (!this.data.has(dataId) || this.holds.has(dataId)) throw new Error('clicktrain: attachSource on a tensor with a source');
+    this.holds.set(dataId, {pins: [], source});
   }
 
   /** The source description a deferred output was made with (computed or not), if any. */

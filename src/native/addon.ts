@@ -58,6 +58,14 @@ export interface Addon {
   poolForward(g: ConvGeometry, isMax: boolean, x: Float32Array, y: Float32Array): void;
   maxPoolBackward(g: ConvGeometry, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   avgPoolBackward(g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
+  /** Disjoint windows tiling the input exactly (native/dense/max_pool_argmax.h). */
+  maxPoolArgmaxSupported(g: ConvGeometry): boolean;
+  /** The max pool of batchNormTrainingApply's output, never written out; argmax: the window tap of
+   * each output element (255: none), for maxPoolArgmaxBackward. */
+  maxPoolOfBatchNorm(g: ConvGeometry, x: Float32Array, mean: Float32Array, variance: Float32Array,
+                     scale: Float32OrNull, offset: Float32OrNull, epsilon: number, relu: boolean,
+                     y: Float32Array, argmax: Uint8Array): void;
+  maxPoolArgmaxBackward(g: ConvGeometry, argmax: Uint8Array, dy: Float32Array, dx: Float32Array): void;
   /** relu: tfjs's Relu of the result, in the same pass. */
   batchNorm(rows: number, channels: number, x: Float32Array, y: Float32Array, mean: Float32Array,
             variance: Float32Array, scale: Float32OrNull, offset: Float32OrNull,

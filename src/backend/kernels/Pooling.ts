@@ -1,18 +1,56 @@
-/** MaxPool, AvgPool and their gradients on the native pooling kernels. */
-import {AvgPool, AvgPoolAttrs, AvgPoolGrad, AvgPoolGradAttrs, backend_util, MaxPool, MaxPoolAttrs, MaxPoolGrad, MaxPoolGradAttrs} from '@tensorflow/tfjs-core';
+/**
+ * MaxPool, AvgPool and their gradients on the native pooling kernels. A max pool of a deferred
+ * relu'd training batch norm (./batch_norm_relu.ts) with disjoint windows tiling its input (VGG's
+ * 2x2/2) pools straight from the batch norm's input and statistics and keeps each window's argmax
+ * on its output; its gradient then scatters dy by those argmaxes without reading the pool's input,
+ * which is never computed (native/dense/max_pool_argmax.h). The same bits as the unfused kernels.
+ */
+import {AvgPool, AvgPoolAttrs, AvgPoolGrad, AvgPoolGradAttrs, backend_util, DataId, MaxPool, MaxPoolAttrs, MaxPoolGrad, MaxPoolGradAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
 
-import {addon} from '../../native/addon';
+import {addon, ConvGeometry} from '../../native/addon';
+import type {ClickTrainBackend} from '../backend';
 import {convGeometry} from '../conv_geometry';
 import {f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
+import {pendingReluOfBatchNorm} from './batch_norm_relu';
+
+/** A max pool output's argmaxes (attached to it with backend.attachSource). */
+interface MaxPoolArgmaxSource {
+  kind: 'maxPoolArgmax';
+  input: DataId;
+  geometry: ConvGeometry;
+  argmax: Uint8Array;
+}
+
+/** The max pool of x from its batch-norm source, with argmaxes; null unless x is a pending relu'd
+ * training batch norm and the windows tile it. */
+function maxPoolOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo,
+                            info: backend_util.Conv2DInfo): TensorInfo | null {
+  const bn = pendingReluOfBatchNorm(backend, x);
+  const g = convGeometry(info);
+  if (!bn || bn.rows * bn.channels !== util.sizeFromShape(x.shape) || bn.channels !== x.shape[3] ||
+      !addon().maxPoolArgmaxSupported(g)) {
+    return null;
+  }
+  const y = output(backend, info.outShape);
+  const argmax = new Uint8Array(y.values.length);
+  addon().maxPoolOfBatchNorm(g, bn.x, bn.mean, bn.variance, bn.scale, bn.offset, bn.epsilon, true, y.values, argmax);
+  const out = y.info();
+  const source: MaxPoolArgmaxSource = {kind: 'maxPoolArgmax', input: x.dataId, geometry: g, argmax};
+  backend.attachSource(out.dataId, source);
+  return out;
+}
 
 function poolForward(isMax: boolean) {
   return ({inputs, backend, attrs}: KernelArgs) => {
     const {x} = inputs;
     const {filterSize, strides, pad, dimRoundingMode} = attrs as unknown as MaxPoolAttrs & AvgPoolAttrs;
-    const xv = f32(backend, x);
-    if (!x || !xv || x.shape.length !== 4) return null;
+    if (!x || x.dtype !== 'float32' || x.shape.length !== 4) return null;
     const info = backend_util.computePool2DInfo(
         x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    const fused = isMax ? maxPoolOfBatchNorm(backend, x, info) : null;
+    if (fused) return fused;
+    const xv = f32(backend, x);  // (computes x if it is deferred)
+    if (!xv) return null;
     const y = output(backend, info.outShape);
     addon().poolForward(convGeometry(info), isMax, xv, y.values);
     return y.info();
@@ -23,15 +61,26 @@ export const maxPoolConfig = nativeKernel(MaxPool, poolForward(true));
 export const avgPoolConfig = nativeKernel(AvgPool, poolForward(false));
 
 export const maxPoolGradConfig = nativeKernel(MaxPoolGrad, ({inputs, backend, attrs}) => {
-  const {dy, input} = inputs;
+  const {dy, input, output: y} = inputs;
   const {filterSize, strides, pad, dimRoundingMode} = attrs as unknown as MaxPoolGradAttrs;
-  const dyv = f32(backend, dy), xv = f32(backend, input);
-  if (!dy || !input || !dyv || !xv || input.shape.length !== 4) return null;
+  const dyv = f32(backend, dy);
+  if (!dy || !input || !dyv || input.dtype !== 'float32' || input.shape.length !== 4) return null;
   const info = backend_util.computePool2DInfo(
       input.shape as [number, number, number, number], filterSize, strides, 1, pad,
       dimRoundingMode);
+  const g = convGeometry(info);
+  // The forward's argmaxes when it pooled this very input with this geometry: input is not read.
+  const s = backend.fusedSource(y?.dataId) as MaxPoolArgmaxSource | undefined;
+  if (s?.kind === 'maxPoolArgmax' && s.input === input.dataId && util.arraysEqual(s.geometry, g) &&
+      dyv.length === s.argmax.length) {
+    const dx = output(backend, input.shape);
+    addon().maxPoolArgmaxBackward(g, s.argmax, dyv, dx.values);
+    return dx.info();
+  }
+  const xv = f32(backend, input);
+  if (!xv) return null;
   const dx = output(backend, input.shape);
-  addon().maxPoolBackward(convGeometry(info), xv, dyv, dx.values);
+  addon().maxPoolBackward(g, xv, dyv, dx.values);
   return dx.info();
 });
 

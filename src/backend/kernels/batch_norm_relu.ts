@@ -7,9 +7,13 @@
  * - the relu gradient (ClickTrainReluGrad) of that y is returned deferred too, and the batch-norm
  *   gradient that receives it takes the relu gradient on the way in, recomputing y from x: the
  *   relu gradient's pass over three activation-sized arrays is gone.
- * Both recompute y with the forward's own native code and arrays (pinned, see backend.ts), so every
+ * - in training, relu(y) is itself returned deferred: a max pool of it reads it from x and the
+ *   statistics row by row and records its argmaxes, and the pool's gradient scatters from those
+ *   (./Pooling.ts), so relu(y) is never written, read by the pool, nor read again by its gradient.
+ * All recompute y with the forward's own native code and arrays (pinned, see backend.ts), so every
  * result has the bits of the unfused ops. Any other reader of the deferred tensors gets their values
- * computed on first read. CLICKTRAIN_FUSED_BN_RELU=0 turns the fusion off (for comparisons).
+ * computed on first read. CLICKTRAIN_FUSED_BN_RELU=0 turns the fusion off (for comparisons),
+ * CLICKTRAIN_FUSED_BN_POOL=0 only the max pool's part.
  */
 import {TensorInfo, util} from '@tensorflow/tfjs-core';
 
@@ -18,10 +22,16 @@ import type {ClickTrainBackend} from '../backend';
 import {deferredOutput, f32, output} from '../kernel_utils';
 
 let fusionEnabled = process.env.CLICKTRAIN_FUSED_BN_RELU !== '0';
+let poolFusionEnabled = process.env.CLICKTRAIN_FUSED_BN_POOL !== '0';
 
 /** Turns the fusion on or off for the kernels that run from now on (tests and A/B benches). */
 export function setBatchNormReluFusion(on: boolean): void {
   fusionEnabled = on;
+}
+
+/** The same for the max pool of a relu'd training batch norm only. */
+export function setBatchNormPoolFusion(on: boolean): void {
+  poolFusionEnabled = on;
 }
 
 /** clicktrain::BinaryOp::kReluGrad (native/elementwise/broadcast.h): dy * step(x), NaN passed. */
@@ -45,6 +55,12 @@ export interface BatchNormSource {
 export interface ReluGradSource {
   kind: 'reluGradOfBatchNorm';
   dy: Float32Array;
+  bn: BatchNormSource;
+}
+
+/** A deferred relu(y) of a training batch-norm output y. */
+interface ReluOfBatchNormSource {
+  kind: 'reluOfBatchNorm';
   bn: BatchNormSource;
 }
 
@@ -76,13 +92,28 @@ export function reluGradSourceOf(backend: ClickTrainBackend, dy: TensorInfo | nu
   return s?.kind === 'reluGradOfBatchNorm' ? s : null;
 }
 
-/** Relu of a deferred batch-norm output, in one pass from its source; null for any other x. */
+/** Relu of a deferred batch-norm output, in one pass from its source; null for any other x. In
+ * training the result is deferred too (computed when read, unless a max pool reads it from its
+ * source: pendingReluOfBatchNorm). */
 export function reluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo): TensorInfo | null {
   const s = batchNormSourceOf(backend, x);
   if (!s) return null;
+  if (s.kind === 'batchNormTraining' && poolFusionEnabled) {
+    const source: ReluOfBatchNormSource = {kind: 'reluOfBatchNorm', bn: s};
+    return deferredOutput(backend, x.shape, (values) => applyBatchNorm(s, true, values),
+                          {pins: batchNormArrays(s), source});
+  }
   const out = output(backend, x.shape);
   applyBatchNorm(s, true, out.values);
   return out.info();
+}
+
+/** The batch-norm source of x when x is a deferred relu of a training batch-norm output whose
+ * values were not computed yet (and the pool fusion is on). */
+export function pendingReluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo | null | undefined): BatchNormSource | null {
+  if (!fusionEnabled || !poolFusionEnabled || !x || !backend.isDeferred(x.dataId)) return null;
+  const s = backend.fusedSource(x.dataId) as ReluOfBatchNormSource | undefined;
+  return s?.kind === 'reluOfBatchNorm' ? s.bn : null;
 }
 
 /** The relu gradient dy * step(y) of a deferred batch-norm output y, deferred (the batch-norm
