@@ -3,6 +3,7 @@
 #include "binding/args.h"
 #include "binding/registry.h"
 #include "dense/batch_norm.h"
+#include "dense/max_pool_argmax.h"
 
 namespace clicktrain_binding {
 namespace {
@@ -85,10 +86,43 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// batchNormTrainingGradPooledDy(rows, channels, x, geometry, argmax, dyPooled, mean, variance, scale|null,
+//                               epsilon, dx, dscale, doffset, followsRelu, reluOffset|null)
+// batchNormTrainingGrad with dy = maxPoolArgmaxBackward(geometry, argmax, dyPooled), read block by
+// block and never written out; the pool's input is x's shape.
+Napi::Value BackwardPooledDy(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  const clicktrain::Conv2DParams p = ArgConvParams(info, 3);
+  if (!clicktrain::MaxPoolArgmaxSupported(p) || p.InputSize() != s.total || p.in_c != s.channels)
+    throw Napi::RangeError::New(info.Env(), "clicktrain: pooled dy: the pool must tile x's shape with disjoint windows");
+  auto argmax = ArgSizedUint8(info, 4, "argmax", p.OutputSize());
+  auto dyp = ArgSizedFloat32(info, 5, "dyPooled", p.OutputSize());
+  auto mean = ArgSizedFloat32(info, 6, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 7, "variance", s.channels);
+  const float* scale = ArgChannelParam(info, 8, "scale", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 9, "epsilon"));
+  auto dx = ArgSizedFloat32(info, 10, "dx", s.total);
+  auto dscale = ArgSizedFloat32(info, 11, "dscale", s.channels);
+  auto doffset = ArgSizedFloat32(info, 12, "doffset", s.channels);
+  clicktrain::BatchNormFollowingRelu relu;
+  const bool follows_relu = ArgBool(info, 13, "followsRelu");
+  if (follows_relu) relu.offset = ArgChannelParam(info, 14, "reluOffset", s.channels);
+  const uint8_t* am = argmax.Data();
+  const float* dyd = dyp.Data();
+  clicktrain::BatchNormTrainingBackwardRows(
+      s.rows, s.channels, x.Data(),
+      [&](int64_t first, int64_t n, float* out) { clicktrain::MaxPoolArgmaxBackwardPixels(p, am, dyd, first, n, out); },
+      mean.Data(), variance.Data(), scale, epsilon, dx.Data(), dscale.Data(), doffset.Data(),
+      follows_relu ? &relu : nullptr);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 CLICKTRAIN_EXPORT("batchNormTraining", Forward);
 CLICKTRAIN_EXPORT("batchNormTrainingApply", Apply);
 CLICKTRAIN_EXPORT("batchNormTrainingGrad", Backward);
+CLICKTRAIN_EXPORT("batchNormTrainingGradPooledDy", BackwardPooledDy);
 
 }  // namespace clicktrain_binding

@@ -1,9 +1,10 @@
 /**
  * Max pool of a relu'd training batch norm (src/backend/kernels/Pooling.ts): pooled straight from
- * the batch norm's input with argmaxes, its gradient scattered from them. A VGG block's outputs and
- * gradients must have the same bits with the fusion on and off and equal tfjs's cpu backend; the
- * fused kernels must really run and the relu output never be computed; pools it cannot take
- * (overlapping windows) and relu outputs read elsewhere stay right.
+ * the batch norm's input with argmaxes, its gradient scattered from them and read by the batch-norm
+ * gradient below without being written out. A VGG block's outputs and gradients must have the same
+ * bits with the fusion on and off and equal tfjs's cpu backend; the fused kernels must really run
+ * and neither the relu output nor the pool's gradient be computed; pools it cannot take
+ * (overlapping windows), relu outputs read elsewhere and pool gradients read elsewhere stay right.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -41,14 +42,15 @@ function buildModel(channels: number, pool: number, stride: number, exposeRelu: 
   return tfl.model({inputs: input, outputs: exposeRelu ? [second.p, first.a] : second.p});
 }
 
-interface Counts {fusedPools: number, argmaxGrads: number, reluApplies: number, plainPoolGrads: number}
+interface Counts {fusedPools: number, argmaxGrads: number, pooledBnGrads: number, reluApplies: number, plainPoolGrads: number}
 
 async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, counts: Counts}> {
   const a = addon() as unknown as {[k: string]: (...args: unknown[]) => unknown};
   const saved = {pool: a.maxPoolOfBatchNorm, grad: a.maxPoolArgmaxBackward, apply: a.batchNormTrainingApply,
-                 plain: a.maxPoolBackward};
-  const counts: Counts = {fusedPools: 0, argmaxGrads: 0, reluApplies: 0, plainPoolGrads: 0};
+                 plain: a.maxPoolBackward, bnGrad: a.batchNormTrainingGradPooledDy};
+  const counts: Counts = {fusedPools: 0, argmaxGrads: 0, pooledBnGrads: 0, reluApplies: 0, plainPoolGrads: 0};
   a.maxPoolOfBatchNorm = (...args) => (counts.fusedPools++, saved.pool(...args));
+  a.batchNormTrainingGradPooledDy = (...args) => (counts.pooledBnGrads++, saved.bnGrad(...args));
   a.maxPoolArgmaxBackward = (...args) => (counts.argmaxGrads++, saved.grad(...args));
   a.maxPoolBackward = (...args) => (counts.plainPoolGrads++, saved.plain(...args));
   a.batchNormTrainingApply = (...args) => {
@@ -62,6 +64,7 @@ async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, cou
     a.maxPoolArgmaxBackward = saved.grad;
     a.maxPoolBackward = saved.plain;
     a.batchNormTrainingApply = saved.apply;
+    a.batchNormTrainingGradPooledDy = saved.bnGrad;
   }
 }
 
@@ -89,7 +92,7 @@ async function compare(channels: number, pool: number, stride: number, exposeRel
   const fused = await countNative(() => outputsAndGradients(model, x, ws));
   setBatchNormPoolFusion(false);
   const plain = await countNative(() => outputsAndGradients(model, x, ws));
-  expect(plain.counts.fusedPools + plain.counts.argmaxGrads).toBe(0);
+  expect(plain.counts.fusedPools + plain.counts.argmaxGrads + plain.counts.pooledBnGrads).toBe(0);
   expect(fused.result.length).toBe(plain.result.length);
   fused.result.forEach((f, i) =>
     expect([i, Buffer.from(f.buffer).equals(Buffer.from(plain.result[i].buffer))]).toEqual([i, true]));
@@ -104,16 +107,17 @@ async function compare(channels: number, pool: number, stride: number, exposeRel
 
 test.each([[5], [16], [19]])('%i channels, 2x2/2 pools: the same bits fused and unfused, tfjs cpu\'s values', async (channels) => {
   const counts = await compare(channels, 2, 2, false);
-  // Two forward passes (outputs, then inside tf.grads) of two fused pools; one gradient pass.
+  // Two forward passes (outputs, then inside tf.grads) of two fused pools; one gradient pass, where
+  // both batch-norm gradients read their pool's gradient from its argmaxes.
   expect(counts.fusedPools).toBe(4);
-  expect(counts.argmaxGrads).toBe(2);
-  expect(counts.plainPoolGrads).toBe(0);
+  expect(counts.pooledBnGrads).toBe(2);
+  expect(counts.argmaxGrads + counts.plainPoolGrads).toBe(0);  // no pool gradient written out
   expect(counts.reluApplies).toBe(0);  // no relu output was ever computed
 });
 
 test('overlapping windows (3x3/2) are not fused, and stay right', async () => {
   const counts = await compare(7, 3, 2, false);
-  expect(counts.fusedPools + counts.argmaxGrads).toBe(0);
+  expect(counts.fusedPools + counts.argmaxGrads + counts.pooledBnGrads).toBe(0);
 });
 
 test('a relu output also read elsewhere: fused pool, the relu computed for that reader only', async () => {
@@ -132,8 +136,28 @@ test('training a VGG block with a 2x2 pool leaks no tensors', async () => {
   const {counts} = await countNative(() => model.trainOnBatch(x, y));
   expect(tf.memory().numTensors).toBe(before);
   expect(counts.fusedPools).toBe(2);
-  expect(counts.argmaxGrads).toBe(2);
-  expect(counts.reluApplies).toBe(0);
+  expect(counts.pooledBnGrads).toBe(2);
+  expect(counts.argmaxGrads + counts.reluApplies).toBe(0);
   tf.dispose([x, y]);
+  model.dispose();
+});
+
+test('a pool gradient read on its own (no batch norm below) is written from the argmaxes', async () => {
+  // The gradient w.r.t. the relu output: the deferred pool gradient itself, read after tf.grads.
+  const model = buildModel(6, 2, 2, false);
+  const x = tf.tensor(r.floats(2 * 8 * 12 * 3), [2, 8, 12, 3]);
+  const [c1, b1, r1, p1] = ['c1', 'b1', 'r1', 'p1'].map((n) => model.getLayer(n));
+  const gradAtRelu = () => tf.tidy(() => {
+    const a = r1.apply(b1.apply(c1.apply(x), {training: true})) as tf.Tensor;
+    return tf.grads((t: tf.Tensor) => tf.sum(tf.square(p1.apply(t) as tf.Tensor)))([a])[0];
+  });
+  setBatchNormPoolFusion(true);
+  const {result: fused, counts} = await countNative(gradAtRelu);
+  const fusedValues = fused.dataSync();
+  setBatchNormPoolFusion(false);
+  const plain = gradAtRelu();
+  expect(counts.fusedPools).toBe(1);
+  expect(Buffer.from(fusedValues.buffer).equals(Buffer.from(plain.dataSync().buffer))).toBe(true);
+  tf.dispose([fused, plain, x]);
   model.dispose();
 });

@@ -80,15 +80,33 @@ void ChannelSums(int64_t rows, int64_t channels, Block block, double* sum_a, dou
   }
 }
 
+// dy rows for the gradient kernels: straight from an array, or written on demand by a row function
+// into a caller's buffer (blocks of at most kDyBlock rows).
+constexpr int64_t kDyBlock = 64;
+struct DyRows {
+  const float* dy = nullptr;            // the whole dy, or
+  const BatchNormDyRows* fill = nullptr;  // its rows on demand
+  int64_t channels = 0;
+  // Rows [r0, r0 + n) (n <= kDyBlock when filled): a pointer into dy, or buf after filling it.
+  const float* Get(int64_t r0, int64_t n, std::vector<float>& buf) const {
+    if (dy) return dy + r0 * channels;
+    buf.resize(static_cast<size_t>(kDyBlock * channels));
+    (*fill)(r0, n, buf.data());
+    return buf.data();
+  }
+};
+
 // sum(dy) and sum(dy * (x - mean)) per channel. With `relu` set, dy is the gradient at relu(y),
 // y = relu's affine of x: each element takes tfjs's relu gradient on the way in.
-void DyAndDyXSums(int64_t rows, int64_t channels, const float* x, const float* dy, const float* mean,
+void DyAndDyXSums(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
                   const batch_norm_kernels::Affine* relu, double* sdy, double* sdyx) {
   const auto& k = Kernels();
+  static_assert(kDyBlock == 64, "ChannelSums' blocks are 64 rows: a filled block must hold one");
   ChannelSums(
       rows, channels,
       [&](int64_t r0, int64_t n, float* fa, float* fb) {
-        k.grad_sums(x + r0 * channels, dy + r0 * channels, n, channels, mean, relu, fa, fb);
+        thread_local std::vector<float> buf;
+        k.grad_sums(x + r0 * channels, dy.Get(r0, n, buf), n, channels, mean, relu, fa, fb);
       },
       sdy, sdyx);
 }
@@ -238,10 +256,11 @@ void BatchNormRows::Apply(const float* x, int64_t rows, float* y) const {
   Kernels().apply(x, rows, channels_, sub_.data(), {mul_.data(), add_.data()}, relu_, y);
 }
 
-void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
-                               const float* mean, const float* variance, const float* scale,
-                               float epsilon, float* dx, float* dscale, float* doffset,
-                               const BatchNormFollowingRelu* relu) {
+namespace {
+
+void TrainingBackward(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
+                      const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
+                      float* doffset, const BatchNormFollowingRelu* relu) {
   if (channels <= 0) return;
   const size_t C = static_cast<size_t>(channels);
   // The relu's input y, as the forward computed it (its affine's sub is this mean, to the bit).
@@ -268,9 +287,35 @@ void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, c
   const auto& k = Kernels();
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels);
   ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
-    const int64_t o = r0 * channels;
-    k.grad_dx(x + o, dy + o, r1 - r0, channels, mean, k_dy.data(), k_x.data(), k_1.data(), ra, dx + o);
+    // Element by element: blocks of filled rows give the bits of one call over the range.
+    const int64_t step = dy.dy ? r1 - r0 : kDyBlock;
+    std::vector<float> buf;
+    for (int64_t b = r0; b < r1; b += step) {
+      const int64_t n = std::min(step, r1 - b), o = b * channels;
+      k.grad_dx(x + o, dy.Get(b, n, buf), n, channels, mean, k_dy.data(), k_x.data(), k_1.data(), ra, dx + o);
+    }
   });
+}
+
+}  // namespace
+
+void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, const float* dy,
+                               const float* mean, const float* variance, const float* scale,
+                               float epsilon, float* dx, float* dscale, float* doffset,
+                               const BatchNormFollowingRelu* relu) {
+  DyRows d;
+  d.dy = dy;
+  d.channels = channels;
+  TrainingBackward(rows, channels, x, d, mean, variance, scale, epsilon, dx, dscale, doffset, relu);
+}
+
+void BatchNormTrainingBackwardRows(int64_t rows, int64_t channels, const float* x, const BatchNormDyRows& dy,
+                                   const float* mean, const float* variance, const float* scale, float epsilon,
+                                   float* dx, float* dscale, float* doffset, const BatchNormFollowingRelu* relu) {
+  DyRows d;
+  d.fill = &dy;
+  d.channels = channels;
+  TrainingBackward(rows, channels, x, d, mean, variance, scale, epsilon, dx, dscale, doffset, relu);
 }
 
 }  // namespace clicktrain

@@ -3,6 +3,7 @@
 // (its *_len = 1) broadcast to all, or is absent (nullptr: scale 1, offset 0).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "dense/epilogue.h"
@@ -103,5 +104,14 @@ void BatchNormTrainingBackward(int64_t rows, int64_t channels, const float* x, c
                                const float* mean, const float* variance, const float* scale,
                                float epsilon, float* dx, float* dscale, float* doffset,
                                const BatchNormFollowingRelu* relu = nullptr);
+
+// dy given row by row: dy(first, n, out) writes rows [first, first + n) (n <= 64) into out, from
+// worker threads, for a dy that is never written out whole (a max pool's gradient scattered from
+// its argmaxes, dense/max_pool_argmax.h). The same bits as BatchNormTrainingBackward on that dy.
+using BatchNormDyRows = std::function<void(int64_t first, int64_t n, float* out)>;
+void BatchNormTrainingBackwardRows(int64_t rows, int64_t channels, const float* x, const BatchNormDyRows& dy,
+                                   const float* mean, const float* variance, const float* scale, float epsilon,
+                                   float* dx, float* dscale, float* doffset,
+                                   const BatchNormFollowingRelu* relu = nullptr);
 
 }  // namespace clicktrain

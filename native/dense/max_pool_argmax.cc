@@ -105,4 +105,31 @@ void MaxPoolArgmaxBackward(const Conv2DParams& p, const uint8_t* argmax, const f
   });
 }
 
+void MaxPoolArgmaxBackwardPixels(const Conv2DParams& p, const uint8_t* argmax, const float* dy, int64_t first,
+                                 int64_t n, float* out) {
+  Check(p, "MaxPoolArgmaxBackwardPixels");
+  const int64_t C = p.in_c, fh = p.filter_h, fw = p.filter_w, W = p.in_w, H = p.in_h;
+  if (first < 0 || n < 0 || first + n > p.batch * H * W)
+    throw std::invalid_argument("MaxPoolArgmaxBackwardPixels: pixels outside the input");
+  for (int64_t q = first; q < first + n; ++q) {
+    const int64_t iw = q % W, ih = (q / W) % H, b = q / (W * H);
+    const int64_t o = ((b * p.out_h + ih / fh) * p.out_w + iw / fw) * C;
+    const uint8_t* __restrict a = argmax + o;
+    const float* __restrict d = dy + o;
+    float* __restrict dst = out + (q - first) * C;
+    const uint8_t tap = static_cast<uint8_t>((ih % fh) * fw + iw % fw);
+    const float tf = tap;
+    const Float4 tap4 = {tf, tf, tf, tf};
+    // Argmax bytes widened to floats, compared as a mask, 4 channels at a time (GCC keeps the plain
+    // loop branchy).
+    int64_t c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const Float4 av = {static_cast<float>(a[c]), static_cast<float>(a[c + 1]), static_cast<float>(a[c + 2]),
+                         static_cast<float>(a[c + 3])};
+      Store4(dst + c, (Float4)((Mask4)Load4(d + c) & (av == tap4)));
+    }
+    for (; c < C; ++c) dst[c] = a[c] == tap ? d[c] : 0.f;
+  }
+}
+
 }  // namespace clicktrain

@@ -33,4 +33,10 @@ void MaxPoolArgmaxForward(const Conv2DParams& p, const PoolInputRows& rows, floa
 // dx [N, in_h, in_w, C] = dy at each window's argmax, 0 elsewhere (every element written).
 void MaxPoolArgmaxBackward(const Conv2DParams& p, const uint8_t* argmax, const float* dy, float* dx);
 
+// Pixels [first, first + n) of that dx (pixel q = (b * in_h + ih) * in_w + iw, C floats each) into
+// out, on the calling thread: for a consumer that reads the gradient in small blocks instead of
+// having it written out (the batch-norm gradient, dense/batch_norm.h: BatchNormTrainingBackwardRows).
+void MaxPoolArgmaxBackwardPixels(const Conv2DParams& p, const uint8_t* argmax, const float* dy, int64_t first,
+                                 int64_t n, float* out);
+
 }  // namespace clicktrain

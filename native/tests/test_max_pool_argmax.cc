@@ -2,7 +2,10 @@
 // on the materialised input, bit for bit: from a relu'd training batch norm row by row (ties at
 // zero everywhere), and from raw rows with NaN, -Infinity windows and ties; every disjoint window
 // shape up to 3x3, channels not a multiple of the SIMD width, batch 1, 1-2 threads, poisoned
-// outputs; geometries it does not take are refused.
+// outputs; geometries it does not take are refused. The gradient by pixel ranges, and the
+// batch-norm gradient reading it block by block (BatchNormTrainingBackwardRows), against the
+// gradient written out and BatchNormTrainingBackward on it.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -47,6 +50,44 @@ Conv2DParams RandomDisjointPool() {
   return p;
 }
 
+// The pooled gradient by random pixel ranges, and the batch-norm gradient over it block by block,
+// against the whole gradient and BatchNormTrainingBackward on it.
+void CheckGradientRows(Runner& r, const Conv2DParams& p, const std::vector<uint8_t>& argmax, const std::string& tag) {
+  const int64_t C = p.in_c, pixels = p.batch * p.in_h * p.in_w;
+  const auto dyp = RandomVector(static_cast<size_t>(p.OutputSize()));
+  std::vector<float> whole(static_cast<size_t>(p.InputSize()));
+  MaxPoolArgmaxBackward(p, argmax.data(), dyp.data(), whole.data());
+  std::string where;
+  auto parts = Poisoned(whole.size());
+  for (int64_t q = 0; q < pixels;) {
+    const int64_t n = std::min<int64_t>(pixels - q, RandInt(1, 9));
+    MaxPoolArgmaxBackwardPixels(p, argmax.data(), dyp.data(), q, n, parts.data() + q * C);
+    q += n;
+  }
+  r.Check(SameBits(parts, whole, &where), "argmax grad by pixels " + tag + " " + where);
+  const auto x = RandomVector(whole.size(), -2.f, 2.f);
+  auto scale = RandomVector(static_cast<size_t>(C), 0.5f, 1.5f), offset = RandomVector(static_cast<size_t>(C));
+  std::vector<float> mean(static_cast<size_t>(C)), var(static_cast<size_t>(C));
+  BatchNormTrainingForward(pixels, C, x.data(), scale.data(), offset.data(), 1e-3f, nullptr, mean.data(), var.data());
+  for (const bool relu : {false, true}) {
+    BatchNormFollowingRelu fr;
+    fr.offset = offset.data();
+    const BatchNormFollowingRelu* rp = relu ? &fr : nullptr;
+    auto want_dx = Poisoned(whole.size()), dx = Poisoned(whole.size());
+    auto want_ds = Poisoned(static_cast<size_t>(C)), ds = Poisoned(static_cast<size_t>(C));
+    auto want_do = Poisoned(static_cast<size_t>(C)), dof = Poisoned(static_cast<size_t>(C));
+    BatchNormTrainingBackward(pixels, C, x.data(), whole.data(), mean.data(), var.data(), scale.data(), 1e-3f,
+                              want_dx.data(), want_ds.data(), want_do.data(), rp);
+    BatchNormTrainingBackwardRows(
+        pixels, C, x.data(),
+        [&](int64_t first, int64_t n, float* out) { MaxPoolArgmaxBackwardPixels(p, argmax.data(), dyp.data(), first, n, out); },
+        mean.data(), var.data(), scale.data(), 1e-3f, dx.data(), ds.data(), dof.data(), rp);
+    const std::string t = std::string(relu ? " relu " : " ") + tag;
+    r.Check(SameBits(dx, want_dx, &where), "bn grad over pooled dy: dx" + t + " " + where);
+    r.Check(SameBits(ds, want_ds, &where) && SameBits(dof, want_do, &where), "bn grad over pooled dy: dscale/doffset" + t + " " + where);
+  }
+}
+
 // Pools `a` (the materialised input) with the plain kernels and through rows(), compares y and dx.
 void Compare(Runner& r, const Conv2DParams& p, const std::vector<float>& a, const PoolInputRows& rows,
              const std::string& tag) {
@@ -66,6 +107,7 @@ void Compare(Runner& r, const Conv2DParams& p, const std::vector<float>& a, cons
   auto dx = Poisoned(a.size());
   MaxPoolArgmaxBackward(p, argmax.data(), dy.data(), dx.data());
   r.Check(SameBits(dx, want_dx, &where), "argmax pool bwd " + tag + " " + where);
+  CheckGradientRows(r, p, argmax, tag);
 }
 
 void CheckBatchNorm(Runner& r, const Conv2DParams& p) {

@@ -87,6 +87,11 @@ export interface Addon {
                         mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
                         dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
                         followsRelu: boolean, reluOffset: Float32OrNull): void;
+  /** batchNormTrainingGrad with dy = maxPoolArgmaxBackward(g, argmax, dyPooled), never written out. */
+  batchNormTrainingGradPooledDy(rows: number, channels: number, x: Float32Array, g: ConvGeometry, argmax: Uint8Array,
+                                dyPooled: Float32Array, mean: Float32Array, variance: Float32Array,
+                                scale: Float32OrNull, epsilon: number, dx: Float32Array, dscale: Float32Array,
+                                doffset: Float32Array, followsRelu: boolean, reluOffset: Float32OrNull): void;
   binaryOp(op: number, aShape: number[], a: Float32Array, bShape: number[], b: Float32Array,
            outShape: number[], out: Float32Array): void;
   reduce(op: number, shape: number[], axes: number[], x: Float32Array, out: Float32Array): void;

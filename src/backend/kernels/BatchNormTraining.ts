@@ -78,10 +78,17 @@ function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo
   const bn = relu?.bn;
   const folded = !!bn && bn.x === xv && bn.mean === mv && bn.variance === vv && bn.scale === sv &&
       bn.epsilon === eps(attrs) && bn.rows === rows && bn.channels === channels;
-  const dyv = folded ? relu!.dy : data(backend, dy, BATCH_NORM_TRAINING_GRAD);
   const dx = output(backend, x!.shape), dscale = output(backend, [channels]), doffset = output(backend, [channels]);
-  addon().batchNormTrainingGrad(rows, channels, xv, dyv, mv, vv, sv, eps(attrs), dx.values, dscale.values,
-                                doffset.values, folded, folded ? bn!.offset : null);
+  const pooled = folded ? relu!.pooled : null;
+  if (pooled) {
+    // dy below a max pool: read from the pool's gradient and argmaxes (./max_pool_argmax.ts).
+    addon().batchNormTrainingGradPooledDy(rows, channels, xv, pooled.geometry, pooled.argmax, pooled.dy, mv, vv, sv,
+                                          eps(attrs), dx.values, dscale.values, doffset.values, true, bn!.offset);
+  } else {
+    const dyv = folded ? relu!.dy! : data(backend, dy, BATCH_NORM_TRAINING_GRAD);
+    addon().batchNormTrainingGrad(rows, channels, xv, dyv, mv, vv, sv, eps(attrs), dx.values, dscale.values,
+                                  doffset.values, folded, folded ? bn!.offset : null);
+  }
   return [dx.info(), dscale.info(), doffset.info()];
 }
 

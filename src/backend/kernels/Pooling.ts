@@ -3,23 +3,17 @@
  * relu'd training batch norm (./batch_norm_relu.ts) with disjoint windows tiling its input (VGG's
  * 2x2/2) pools straight from the batch norm's input and statistics and keeps each window's argmax
  * on its output; its gradient then scatters dy by those argmaxes without reading the pool's input,
- * which is never computed (native/dense/max_pool_argmax.h). The same bits as the unfused kernels.
+ * which is never computed (native/dense/max_pool_argmax.h), and is itself deferred: the batch-norm
+ * gradient below reads it block by block (./max_pool_argmax.ts). The same bits as the unfused kernels.
  */
-import {AvgPool, AvgPoolAttrs, AvgPoolGrad, AvgPoolGradAttrs, backend_util, DataId, MaxPool, MaxPoolAttrs, MaxPoolGrad, MaxPoolGradAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
+import {AvgPool, AvgPoolAttrs, AvgPoolGrad, AvgPoolGradAttrs, backend_util, MaxPool, MaxPoolAttrs, MaxPoolGrad, MaxPoolGradAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
 
-import {addon, ConvGeometry} from '../../native/addon';
+import {addon} from '../../native/addon';
 import type {ClickTrainBackend} from '../backend';
 import {convGeometry} from '../conv_geometry';
-import {f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
+import {deferredOutput, f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
 import {pendingReluOfBatchNorm} from './batch_norm_relu';
-
-/** A max pool output's argmaxes (attached to it with backend.attachSource). */
-interface MaxPoolArgmaxSource {
-  kind: 'maxPoolArgmax';
-  input: DataId;
-  geometry: ConvGeometry;
-  argmax: Uint8Array;
-}
+import {MaxPoolArgmaxSource, PooledGradSource, scatterPooledGrad} from './max_pool_argmax';
 
 /** The max pool of x from its batch-norm source, with argmaxes; null unless x is a pending relu'd
  * training batch norm and the windows tile it. */
@@ -69,13 +63,13 @@ export const maxPoolGradConfig = nativeKernel(MaxPoolGrad, ({inputs, backend, at
       input.shape as [number, number, number, number], filterSize, strides, 1, pad,
       dimRoundingMode);
   const g = convGeometry(info);
-  // The forward's argmaxes when it pooled this very input with this geometry: input is not read.
+  // The forward's argmaxes when it pooled this very input with this geometry: input is not read,
+  // and dx is deferred (a batch-norm gradient below reads it from dy and the argmaxes).
   const s = backend.fusedSource(y?.dataId) as MaxPoolArgmaxSource | undefined;
   if (s?.kind === 'maxPoolArgmax' && s.input === input.dataId && util.arraysEqual(s.geometry, g) &&
       dyv.length === s.argmax.length) {
-    const dx = output(backend, input.shape);
-    addon().maxPoolArgmaxBackward(g, s.argmax, dyv, dx.values);
-    return dx.info();
+    const source: PooledGradSource = {kind: 'maxPoolGradArgmax', geometry: g, argmax: s.argmax, dy: dyv};
+    return deferredOutput(backend, input.shape, (values) => scatterPooledGrad(source, values), {pins: [dyv], source});
   }
   const xv = f32(backend, input);
   if (!xv) return null;

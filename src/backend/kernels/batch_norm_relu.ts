@@ -21,6 +21,8 @@ import {addon} from '../../native/addon';
 import type {ClickTrainBackend} from '../backend';
 import {deferredOutput, f32, output} from '../kernel_utils';
 
+import {PooledGradSource, pendingPooledGrad, pooledGradShape, scatterPooledGrad} from './max_pool_argmax';
+
 let fusionEnabled = process.env.CLICKTRAIN_FUSED_BN_RELU !== '0';
 let poolFusionEnabled = process.env.CLICKTRAIN_FUSED_BN_POOL !== '0';
 
@@ -51,10 +53,12 @@ export interface BatchNormSource {
   epsilon: number;
 }
 
-/** A deferred relu gradient dy * step(y) of a batch-norm output y. */
+/** A deferred relu gradient dy * step(y) of a batch-norm output y; dy null: it is the pending
+ * max-pool gradient `pooled` (./max_pool_argmax.ts). */
 export interface ReluGradSource {
   kind: 'reluGradOfBatchNorm';
-  dy: Float32Array;
+  dy: Float32Array | null;
+  pooled: PooledGradSource | null;
   bn: BatchNormSource;
 }
 
@@ -121,15 +125,25 @@ export function pendingReluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo
 export function deferredReluGradOfBatchNorm(backend: ClickTrainBackend, dy: TensorInfo,
                                             x: TensorInfo): TensorInfo | null {
   const bn = batchNormSourceOf(backend, x);
-  if (bn?.kind !== 'batchNormTraining') return null;  // only that gradient folds it in
-  const dyv = f32(backend, dy);
-  if (!dyv || dyv.length !== bn.rows * bn.channels || !util.arraysEqual(dy.shape, x.shape)) return null;
-  const source: ReluGradSource = {kind: 'reluGradOfBatchNorm', dy: dyv, bn};
+  if (bn?.kind !== 'batchNormTraining' || !util.arraysEqual(dy.shape, x.shape)) return null;  // only that gradient folds it in
+  const n = bn.rows * bn.channels;
+  // A pending max-pool gradient stays pending: the batch-norm gradient reads it from its source.
+  const pooled = pendingPooledGrad(backend, dy);
+  const dyv = pooled ? null : f32(backend, dy);
+  if (pooled) {
+    const shape = pooledGradShape(pooled);
+    if (shape.size !== n || shape.channels !== bn.channels) return null;
+  } else if (!dyv || dyv.length !== n) {
+    return null;
+  }
+  const source: ReluGradSource = {kind: 'reluGradOfBatchNorm', dy: dyv, pooled, bn};
   // Read unfolded (a residual sum, a gradient kept past the step): y as computed already, else from
   // the pinned source (the same bits; y's own tensor may be gone by then).
   return deferredOutput(backend, x.shape, (values) => {
     let y = backend.data.has(x.dataId) && !backend.isDeferred(x.dataId) ? f32(backend, x) : null;
-    if (!y) applyBatchNorm(bn, false, y = new Float32Array(dyv.length));
-    addon().binaryOp(BINARY_RELU_GRAD, [y.length], dyv, [y.length], y, [y.length], values);
-  }, {pins: [dyv, ...batchNormArrays(bn)], source});
+    if (!y) applyBatchNorm(bn, false, y = new Float32Array(n));
+    let d = dyv;
+    if (!d) scatterPooledGrad(pooled!, d = new Float32Array(n));
+    addon().binaryOp(BINARY_RELU_GRAD, [n], d, [n], y, [n], values);
+  }, {pins: [dyv ?? pooled!.dy, ...batchNormArrays(bn)], source});
 }
