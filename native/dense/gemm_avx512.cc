@@ -12,8 +12,10 @@ namespace {
 constexpr int kMr = 12;
 constexpr int kNr = 32;
 
-void Kernel12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                 float beta) {
+// A_ROW(i, p): element p of tile row i. Packed panels: a[p * kMr + i]; in place: a[i * lda + p].
+template <bool kPacked>
+inline void Kernel12x32Impl(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                            float alpha, float beta) {
   __m512 acc[kMr][2];
 #pragma GCC unroll 12
   for (int i = 0; i < kMr; ++i) {
@@ -25,11 +27,11 @@ void Kernel12x32(int64_t kc, const float* a, const float* b, float* c, int64_t l
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < kMr; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
+      const __m512 av = _mm512_set1_ps(kPacked ? a[i] : a[i * lda + p]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
-    a += kMr;
+    if (kPacked) a += kMr;
     b += kNr;
   }
   const __m512 va = _mm512_set1_ps(alpha);
@@ -51,10 +53,20 @@ void Kernel12x32(int64_t kc, const float* a, const float* b, float* c, int64_t l
   }
 }
 
+void Kernel12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                 float beta) {
+  Kernel12x32Impl<true>(kc, a, 0, b, c, ldc, alpha, beta);
+}
+
+void Kernel12x32Rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                     float alpha, float beta) {
+  Kernel12x32Impl<false>(kc, a, lda, b, c, ldc, alpha, beta);
+}
+
 }  // namespace
 
 const KernelInfo& Avx512Kernel() {
-  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel12x32, "builtin-avx512", nullptr};
+  static const KernelInfo info{kMr, kNr, 144, 256, 4096, &Kernel12x32, "builtin-avx512", &Kernel12x32Rows};
   return info;
 }
 
