@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Kernel profile of one training step: `node bench/profile.js [resnet20|vgg16|fmnist-cnn] [batch]
-// [--prune P]`. Prints the kernels that take the most time (tf.profile), to find what still runs
-// slowly in JS. --prune P: every 3x3 conv but the first frozen onto the sparse kernels with 4-entry
-// patterns (8-pattern library) and P connectivity pruning, as bench/train.js's pruned rows.
+// [--prune P] [--calls N]`. Prints the kernels that take the most time (tf.profile), to find what
+// still runs slowly in JS. --prune P: every 3x3 conv but the first frozen onto the sparse kernels
+// with 4-entry patterns (8-pattern library) and P connectivity pruning, as bench/train.js's pruned
+// rows. --calls N: instead, every kernel call of the step with its input shapes, the median of N
+// profiled steps each (the machine's noise moves single steps by 10-20%).
 'use strict';
 const {loadClicktrain} = require('./lib');
 
@@ -12,6 +14,8 @@ async function main() {
   const args = process.argv.slice(2);
   const pi = args.indexOf('--prune');
   const prune = pi >= 0 ? Number(args.splice(pi, 2)[1]) : null;
+  const ci = args.indexOf('--calls');
+  const calls = ci >= 0 ? Number(args.splice(ci, 2)[1]) : 0;
   const name = args[0] || 'resnet20';
   const batch = Number(args[1] || 32);
   // tf.profile otherwise reads every kernel's output to check it for NaN: that adds a copy per
@@ -35,6 +39,25 @@ async function main() {
   const x = tf.randomNormal([batch, ...shape]);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32'), 10);
   await model.trainOnBatch(x, y);  // warm-up
+  if (calls > 0) {
+    await model.trainOnBatch(x, y);
+    const perCall = new Map();
+    for (let r = 0; r < calls; ++r) {
+      const info = await tf.profile(() => model.trainOnBatch(x, y));
+      info.kernels.forEach((k, i) => {
+        if (k.name.endsWith('__op')) return;
+        const key = `${k.name} ${k.inputShapes.map((sh) => (sh ? sh.join('x') : '-')).join(' ')} #${i}`;
+        if (!perCall.has(key)) perCall.set(key, []);
+        perCall.get(key).push(typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0);
+      });
+    }
+    const rows = [...perCall.entries()].map(([k, v]) => [k, v.sort((a, b) => a - b)[v.length >> 1]]);
+    const total = rows.reduce((s, [, ms]) => s + ms, 0);
+    console.log(`${name}${prune === null ? '' : ` (pruned ${prune})`} batch ${batch} on ${tf.getBackend()}: ` +
+                `per-call medians of ${calls} profiled steps, sum ${total.toFixed(1)} ms`);
+    for (const [k, ms] of rows.sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${ms.toFixed(3).padStart(8)} ms  ${k}`);
+    return;
+  }
   const t0 = Date.now();
   const info = await tf.profile(() => model.trainOnBatch(x, y));
   const wall = Date.now() - t0;
