@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -43,6 +44,10 @@ const batch_norm_kernels::Kernels& Kernels() {
   return ActiveIsa() == Isa::kGeneric ? batch_norm_kernels::GenericKernels() : batch_norm_kernels::Avx2Kernels();
 }
 
+// Rows per float-accumulated block of ChannelSums (and so the most rows a gradient kernel call
+// reads at once from a filled dy block, DyRows).
+constexpr int64_t kSumBlockRows = 64;
+
 // Per-channel sums over the rows of two row functions, in double: contiguous row ranges, one
 // partial per range, combined in a fixed order (deterministic). block(r0, n, fa, fb) adds rows
 // [r0, r0 + n) to the float accumulators fa/fb (zeroed per block of 64 rows, so the float sums stay
@@ -57,7 +62,7 @@ void ChannelSums(int64_t rows, int64_t channels, Block block, double* sum_a, dou
     double* pa = partial.data() + part * 2 * C;
     double* pb = pa + C;
     const int64_t b = rows * part / parts, e = rows * (part + 1) / parts;
-    constexpr int64_t kBlock = 64;
+    constexpr int64_t kBlock = kSumBlockRows;
     std::vector<float> fa(C), fb(C);
     for (int64_t r0 = b; r0 < e; r0 += kBlock) {
       std::fill(fa.begin(), fa.end(), 0.f);
@@ -82,14 +87,15 @@ void ChannelSums(int64_t rows, int64_t channels, Block block, double* sum_a, dou
 
 // dy rows for the gradient kernels: straight from an array, or written on demand by a row function
 // into a caller's buffer (blocks of at most kDyBlock rows).
-constexpr int64_t kDyBlock = 64;
+constexpr int64_t kDyBlock = kSumBlockRows;
 struct DyRows {
   const float* dy = nullptr;            // the whole dy, or
   const BatchNormDyRows* fill = nullptr;  // its rows on demand
   int64_t channels = 0;
-  // Rows [r0, r0 + n) (n <= kDyBlock when filled): a pointer into dy, or buf after filling it.
+  // Rows [r0, r0 + n): a pointer into dy, or buf after filling it (n <= kDyBlock then).
   const float* Get(int64_t r0, int64_t n, std::vector<float>& buf) const {
     if (dy) return dy + r0 * channels;
+    if (n > kDyBlock) throw std::logic_error("batch norm: a filled dy block of more than kDyBlock rows");
     buf.resize(static_cast<size_t>(kDyBlock * channels));
     (*fill)(r0, n, buf.data());
     return buf.data();
@@ -101,7 +107,6 @@ struct DyRows {
 void DyAndDyXSums(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
                   const batch_norm_kernels::Affine* relu, double* sdy, double* sdyx) {
   const auto& k = Kernels();
-  static_assert(kDyBlock == 64, "ChannelSums' blocks are 64 rows: a filled block must hold one");
   ChannelSums(
       rows, channels,
       [&](int64_t r0, int64_t n, float* fa, float* fb) {
