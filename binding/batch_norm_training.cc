@@ -63,6 +63,35 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The arguments both gradients share, from info[i]: mean, variance, scale|null, epsilon, dx, dscale,
+// doffset, followsRelu, reluOffset|null.
+struct GradArgs {
+  const float* mean;
+  const float* variance;
+  const float* scale;
+  float epsilon;
+  float* dx;
+  float* dscale;
+  float* doffset;
+  clicktrain::BatchNormFollowingRelu relu;
+  bool follows_relu;
+  const clicktrain::BatchNormFollowingRelu* Relu() const { return follows_relu ? &relu : nullptr; }
+};
+
+GradArgs ArgGrad(const Napi::CallbackInfo& info, size_t i, const Shape& s) {
+  GradArgs g;
+  g.mean = ArgSizedFloat32(info, i, "mean", s.channels).Data();
+  g.variance = ArgSizedFloat32(info, i + 1, "variance", s.channels).Data();
+  g.scale = ArgChannelParam(info, i + 2, "scale", s.channels);
+  g.epsilon = static_cast<float>(ArgNumber(info, i + 3, "epsilon"));
+  g.dx = ArgSizedFloat32(info, i + 4, "dx", s.total).Data();
+  g.dscale = ArgSizedFloat32(info, i + 5, "dscale", s.channels).Data();
+  g.doffset = ArgSizedFloat32(info, i + 6, "doffset", s.channels).Data();
+  g.follows_relu = ArgBool(info, i + 7, "followsRelu");
+  if (g.follows_relu) g.relu.offset = ArgChannelParam(info, i + 8, "reluOffset", s.channels);
+  return g;
+}
+
 // batchNormTrainingGrad(rows, channels, x, dy, mean, variance, scale|null, epsilon, dx, dscale, doffset,
 //                       followsRelu, reluOffset|null) - followsRelu: dy is the gradient at relu(y),
 // reluOffset the forward's offset (dense/batch_norm.h: BatchNormFollowingRelu).
@@ -70,19 +99,9 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
-  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
-  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
-  const float* scale = ArgChannelParam(info, 6, "scale", s.channels);
-  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
-  auto dx = ArgSizedFloat32(info, 8, "dx", s.total);
-  auto dscale = ArgSizedFloat32(info, 9, "dscale", s.channels);
-  auto doffset = ArgSizedFloat32(info, 10, "doffset", s.channels);
-  clicktrain::BatchNormFollowingRelu relu;
-  const bool follows_relu = ArgBool(info, 11, "followsRelu");
-  if (follows_relu) relu.offset = ArgChannelParam(info, 12, "reluOffset", s.channels);
-  clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), mean.Data(),
-                                        variance.Data(), scale, epsilon, dx.Data(), dscale.Data(),
-                                        doffset.Data(), follows_relu ? &relu : nullptr);
+  const GradArgs g = ArgGrad(info, 4, s);
+  clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), g.mean, g.variance, g.scale,
+                                        g.epsilon, g.dx, g.dscale, g.doffset, g.Relu());
   return info.Env().Undefined();
 }
 
@@ -96,25 +115,13 @@ Napi::Value BackwardPooledDy(const Napi::CallbackInfo& info) {
   const clicktrain::Conv2DParams p = ArgConvParams(info, 3);
   if (!clicktrain::MaxPoolArgmaxSupported(p) || p.InputSize() != s.total || p.in_c != s.channels)
     throw Napi::RangeError::New(info.Env(), "clicktrain: pooled dy: the pool must tile x's shape with disjoint windows");
-  auto argmax = ArgSizedUint8(info, 4, "argmax", p.OutputSize());
-  auto dyp = ArgSizedFloat32(info, 5, "dyPooled", p.OutputSize());
-  auto mean = ArgSizedFloat32(info, 6, "mean", s.channels);
-  auto variance = ArgSizedFloat32(info, 7, "variance", s.channels);
-  const float* scale = ArgChannelParam(info, 8, "scale", s.channels);
-  const float epsilon = static_cast<float>(ArgNumber(info, 9, "epsilon"));
-  auto dx = ArgSizedFloat32(info, 10, "dx", s.total);
-  auto dscale = ArgSizedFloat32(info, 11, "dscale", s.channels);
-  auto doffset = ArgSizedFloat32(info, 12, "doffset", s.channels);
-  clicktrain::BatchNormFollowingRelu relu;
-  const bool follows_relu = ArgBool(info, 13, "followsRelu");
-  if (follows_relu) relu.offset = ArgChannelParam(info, 14, "reluOffset", s.channels);
-  const uint8_t* am = argmax.Data();
-  const float* dyd = dyp.Data();
+  const uint8_t* argmax = ArgSizedUint8(info, 4, "argmax", p.OutputSize()).Data();
+  const float* dyp = ArgSizedFloat32(info, 5, "dyPooled", p.OutputSize()).Data();
+  const GradArgs g = ArgGrad(info, 6, s);
   clicktrain::BatchNormTrainingBackwardRows(
       s.rows, s.channels, x.Data(),
-      [&](int64_t first, int64_t n, float* out) { clicktrain::MaxPoolArgmaxBackwardPixels(p, am, dyd, first, n, out); },
-      mean.Data(), variance.Data(), scale, epsilon, dx.Data(), dscale.Data(), doffset.Data(),
-      follows_relu ? &relu : nullptr);
+      [&](int64_t first, int64_t n, float* out) { clicktrain::MaxPoolArgmaxBackwardPixels(p, argmax, dyp, first, n, out); },
+      g.mean, g.variance, g.scale, g.epsilon, g.dx, g.dscale, g.doffset, g.Relu());
   return info.Env().Undefined();
 }
 

@@ -42,6 +42,41 @@ describe('the addon checks every buffer against its shape', () => {
   });
 });
 
+describe('the max pool with argmaxes checks its geometry and buffers', () => {
+  const a = addon();
+  // batch 1, 4x4x3 input, 2x2/2 windows: 2x2x3 output.
+  const pool = [1, 4, 4, 3, 2, 2, 3, 2, 2, 2, 2, 1, 1, 0, 0];
+  const f = (n: number) => new Float32Array(n);
+  test('only disjoint windows tiling the input are taken', () => {
+    expect(a.maxPoolArgmaxSupported(pool)).toBe(true);
+    const overlapping = pool.slice();
+    overlapping[9] = overlapping[10] = 1;  // stride 1
+    overlapping[4] = overlapping[5] = 3;
+    expect(a.maxPoolArgmaxSupported(overlapping)).toBe(false);
+    expect(() => a.maxPoolArgmaxBackward(overlapping, new Uint8Array(27), f(27), f(48))).toThrow(/disjoint windows/);
+    const one = [1, 4, 4, 3, 4, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0];  // 1x1: tfjs's identity
+    expect(a.maxPoolArgmaxSupported(one)).toBe(false);
+  });
+  test('wrong lengths and types throw', () => {
+    const c = f(3);
+    expect(() => a.maxPoolOfBatchNorm(pool, f(47), c, c, null, null, 1e-3, true, f(12), new Uint8Array(12)))
+        .toThrow(/'x' has 47 elements/);
+    expect(() => a.maxPoolOfBatchNorm(pool, f(48), c, c, null, null, 1e-3, true, f(12), new Uint8Array(11)))
+        .toThrow(/'argmax' has 11 elements/);
+    expect(() => a.maxPoolOfBatchNorm(pool, f(48), f(2), c, null, null, 1e-3, true, f(12), new Uint8Array(12)))
+        .toThrow(/mean/);
+    expect(() => a.maxPoolArgmaxBackward(pool, f(12) as never, f(12), f(48))).toThrow(/must be a Uint8Array/);
+    expect(() => a.maxPoolArgmaxBackward(pool, new Uint8Array(12), f(12), f(47))).toThrow(/'dx' has 47/);
+    expect(() => a.batchNormTrainingGradPooledDy(16, 3, f(48), pool, new Uint8Array(12), f(11), c, c, null, 1e-3,
+                                                 f(48), c, c, false, null)).toThrow(/dyPooled/);
+    const otherShape = pool.slice();
+    otherShape[1] = otherShape[2] = 2;
+    otherShape[4] = otherShape[5] = 1;
+    expect(() => a.batchNormTrainingGradPooledDy(16, 3, f(48), otherShape, new Uint8Array(3), f(3), c, c, null, 1e-3,
+                                                 f(48), c, c, false, null)).toThrow(/tile x's shape/);
+  });
+});
+
 describe('through tfjs', () => {
   test('shape mismatches get tfjs errors', () => {
     const x = tf.zeros([1, 5, 5, 3]) as tf.Tensor4D;
