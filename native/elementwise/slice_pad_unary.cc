@@ -53,25 +53,49 @@ void Slice(const std::vector<int64_t>& shape, const std::vector<int64_t>& begin,
     out[0] = x[0];
     return;
   }
-  const std::vector<int64_t> xs = StridesOf(shape);
-  const int64_t inner = size[rank - 1];
-  ForEachRow(size, [&](int64_t r, const std::vector<int64_t>& idx) {
-    int64_t off = begin[rank - 1];
-    for (int d = 0; d + 1 < rank; ++d) off += (begin[d] + idx[d]) * xs[d];
-    std::copy(x + off, x + off + inner, out + r * inner);
+  // Trailing dims taken whole join the one before them: each output row is then one contiguous
+  // run (a batch slice of [N, H, W, 3] is N runs, not N*H*W copies of 3 floats).
+  int k = rank - 1;
+  while (k > 0 && begin[k] == 0 && size[k] == shape[k]) --k;
+  std::vector<int64_t> sh(shape.begin(), shape.begin() + k + 1), b(begin.begin(), begin.begin() + k + 1),
+      sz(size.begin(), size.begin() + k + 1);
+  for (int d = k + 1; d < rank; ++d) {
+    sh[k] *= shape[d];
+    b[k] *= shape[d];
+    sz[k] *= shape[d];
+  }
+  const int r = k + 1;
+  const std::vector<int64_t> xs = StridesOf(sh);
+  const int64_t inner = sz[r - 1];
+  ForEachRow(sz, [&](int64_t row, const std::vector<int64_t>& idx) {
+    int64_t off = b[r - 1];
+    for (int d = 0; d + 1 < r; ++d) off += (b[d] + idx[d]) * xs[d];
+    std::copy(x + off, x + off + inner, out + row * inner);
   });
 }
 
-void Pad(const std::vector<int64_t>& shape, const std::vector<int64_t>& pad_before,
-         const std::vector<int64_t>& pad_after, float value, const float* x, float* out) {
-  const int rank = static_cast<int>(shape.size());
-  if (pad_before.size() != shape.size() || pad_after.size() != shape.size())
+void Pad(const std::vector<int64_t>& shape_in, const std::vector<int64_t>& before_in,
+         const std::vector<int64_t>& after_in, float value, const float* x, float* out) {
+  const int rank_in = static_cast<int>(shape_in.size());
+  if (before_in.size() != shape_in.size() || after_in.size() != shape_in.size())
     throw std::invalid_argument("pad: paddings must have the input's rank");
-  std::vector<int64_t> od(rank);
-  for (int d = 0; d < rank; ++d) {
-    if (pad_before[d] < 0 || pad_after[d] < 0) throw std::invalid_argument("pad: negative padding");
-    od[d] = shape[d] + pad_before[d] + pad_after[d];
+  for (int d = 0; d < rank_in; ++d)
+    if (before_in[d] < 0 || after_in[d] < 0) throw std::invalid_argument("pad: negative padding");
+  // Trailing dims without padding join the one before them (its padding scales with them): a
+  // channel pad of [N, H, W, C] stays row-wise, a batch or spatial pad copies whole runs.
+  int k = rank_in - 1;
+  while (k > 0 && before_in[k] == 0 && after_in[k] == 0) --k;
+  std::vector<int64_t> shape(shape_in.begin(), shape_in.begin() + std::max(k + 1, 0)),
+      pad_before(before_in.begin(), before_in.begin() + std::max(k + 1, 0)),
+      pad_after(after_in.begin(), after_in.begin() + std::max(k + 1, 0));
+  for (int d = k + 1; d < rank_in; ++d) {
+    shape[k] *= shape_in[d];
+    pad_before[k] *= shape_in[d];
+    pad_after[k] *= shape_in[d];
   }
+  const int rank = static_cast<int>(shape.size());
+  std::vector<int64_t> od(rank);
+  for (int d = 0; d < rank; ++d) od[d] = shape[d] + pad_before[d] + pad_after[d];
   if (rank == 0) {
     out[0] = x[0];
     return;

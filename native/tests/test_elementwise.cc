@@ -161,6 +161,49 @@ void TestLayout(Runner& t) {
   t.Check(border >= Size(pshape) - Size(shape), "pad fills the border with the constant");
   t.ExpectThrow([&] { Slice(shape, std::vector<int64_t>(rank, 1), shape, x.data(), back.data()); },
                 "slice past the end");
+  // A window with its last `whole` dims taken whole (they join into one run per row) and the
+  // others cut anywhere, against index arithmetic.
+  const int whole = RandInt(0, rank);
+  std::vector<int64_t> wb(rank), ws(rank);
+  for (int d = 0; d < rank; ++d) {
+    if (d >= rank - whole) {
+      wb[d] = 0;
+      ws[d] = shape[d];
+    } else {
+      wb[d] = RandInt(0, static_cast<int>(shape[d]));
+      ws[d] = RandInt(0, static_cast<int>(shape[d] - wb[d]));
+    }
+  }
+  auto win = Poisoned(static_cast<size_t>(Size(ws)));
+  Slice(shape, wb, ws, x.data(), win.data());
+  std::vector<double> wref(win.size());
+  for (int64_t i = 0; i < Size(ws); ++i) {
+    auto oi = Unravel(i, ws);
+    for (int d = 0; d < rank; ++d) oi[d] += wb[d];
+    wref[i] = x[BroadcastIndex(shape, oi)];
+  }
+  t.CheckClose(MaxRelError(win, wref), 1e-30, "slice with " + std::to_string(whole) + " whole trailing dims");
+  // A pad of the leading dims only (the unpadded trailing dims join into runs), against index
+  // arithmetic.
+  std::vector<int64_t> pb(rank, 0), pa(rank, 0), pos(rank);
+  for (int d = 0; d < rank - whole; ++d) {
+    pb[d] = RandInt(0, 2);
+    pa[d] = RandInt(0, 2);
+  }
+  for (int d = 0; d < rank; ++d) pos[d] = shape[d] + pb[d] + pa[d];
+  auto pout = Poisoned(static_cast<size_t>(Size(pos)));
+  Pad(shape, pb, pa, -0.5f, x.data(), pout.data());
+  std::vector<double> pref(pout.size());
+  for (int64_t i = 0; i < Size(pos); ++i) {
+    auto oi = Unravel(i, pos);
+    bool in = true;
+    for (int d = 0; d < rank; ++d) {
+      oi[d] -= pb[d];
+      in = in && oi[d] >= 0 && oi[d] < shape[d];
+    }
+    pref[i] = in ? x[BroadcastIndex(shape, oi)] : -0.5;
+  }
+  t.CheckClose(MaxRelError(pout, pref), 1e-30, "pad of the leading " + std::to_string(rank - whole) + " dims");
 }
 
 }  // namespace
