@@ -9,19 +9,12 @@
 #include "common/cpu_features.h"
 #include "dense/epilogue.h"
 
+#include "test_isas.h"
 #include "test_util.h"
 
 namespace clicktrain_test {
 
 using clicktrain::Conv2DParams;
-
-// ISA paths this machine can run (generic always, then AVX2 / AVX-512 when detected).
-inline std::vector<clicktrain::Isa> RunnableIsas() {
-  std::vector<clicktrain::Isa> v{clicktrain::Isa::kGeneric};
-  if (static_cast<int>(clicktrain::DetectedIsa()) >= 1) v.push_back(clicktrain::Isa::kAvx2);
-  if (static_cast<int>(clicktrain::DetectedIsa()) >= 2) v.push_back(clicktrain::Isa::kAvx512);
-  return v;
-}
 
 inline std::string Describe(const Conv2DParams& p) {
   char buf[320];

@@ -13,6 +13,7 @@
 #include "sparse/sparse_conv.h"
 #include "sparse/sparse_tiny_image.h"
 #include "test_batch_norm_fold.h"
+#include "test_isas.h"
 #include "test_sparse_masks.h"
 #include "test_util.h"
 
@@ -409,9 +410,7 @@ int main() {
   Runner r;
   TestLayoutProperties(r);
   const std::vector<Case> cases = MakeCases();
-  std::vector<Isa> isas = {Isa::kGeneric};
-  if (DetectedIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
-  if (DetectedIsa() >= Isa::kAvx512) isas.push_back(Isa::kAvx512);
+  const std::vector<Isa> isas = RunnableIsas();
   // The kernels themselves: no dense fallback for dense-ish layers. The tiny-image gradient in
   // input-channel blocks of 48K floats (the block cases above are sized for it), whatever this
   // machine's L2; the shipped rule runs in the last pass below.
