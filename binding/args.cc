@@ -62,6 +62,11 @@ Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, con
   return a;
 }
 
+const float* ArgOptionalSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return ArgSizedFloat32(info, i, name, expected).Data();
+}
+
 Napi::Uint8Array ArgSizedUint8(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected) {
   if (i >= info.Length() || !info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)

@@ -30,6 +30,9 @@ void CheckLength(const Napi::Float32Array& arr, int64_t expected, const char* na
 Napi::Float32Array ArgSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name,
                                    int64_t expected);
 
+// null/undefined (nullptr), or a Float32Array of exactly `expected` elements.
+const float* ArgOptionalSizedFloat32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected);
+
 // A Uint8Array of exactly `expected` elements (TypeError / RangeError otherwise).
 Napi::Uint8Array ArgSizedUint8(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t expected);
 

@@ -8,15 +8,6 @@
 namespace clicktrain_binding {
 namespace {
 
-const float* ArgChannelParam(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t channels) {
-  int64_t len = 0;
-  const float* p = ArgOptionalFloat32(info, i, name, &len);
-  if (p && len != channels)
-    throw Napi::RangeError::New(info.Env(), std::string("clicktrain: batch norm ") + name +
-                                                " must have one value per channel");
-  return p;
-}
-
 struct Shape {
   int64_t rows, channels, total;
 };
@@ -35,8 +26,8 @@ Shape ArgRowsChannels(const Napi::CallbackInfo& info) {
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
-  const float* scale = ArgChannelParam(info, 3, "scale", s.channels);
-  const float* offset = ArgChannelParam(info, 4, "offset", s.channels);
+  const float* scale = ArgOptionalSizedFloat32(info, 3, "scale", s.channels);
+  const float* offset = ArgOptionalSizedFloat32(info, 4, "offset", s.channels);
   const float epsilon = static_cast<float>(ArgNumber(info, 5, "epsilon"));
   float* y = nullptr;
   if (!info[6].IsNull()) y = ArgSizedFloat32(info, 6, "y", s.total).Data();
@@ -53,8 +44,8 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   auto mean = ArgSizedFloat32(info, 3, "mean", s.channels);
   auto variance = ArgSizedFloat32(info, 4, "variance", s.channels);
-  const float* scale = ArgChannelParam(info, 5, "scale", s.channels);
-  const float* offset = ArgChannelParam(info, 6, "offset", s.channels);
+  const float* scale = ArgOptionalSizedFloat32(info, 5, "scale", s.channels);
+  const float* offset = ArgOptionalSizedFloat32(info, 6, "offset", s.channels);
   const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
   const bool relu = ArgBool(info, 8, "relu");
   auto y = ArgSizedFloat32(info, 9, "y", s.total);
@@ -82,13 +73,13 @@ GradArgs ArgGrad(const Napi::CallbackInfo& info, size_t i, const Shape& s) {
   GradArgs g;
   g.mean = ArgSizedFloat32(info, i, "mean", s.channels).Data();
   g.variance = ArgSizedFloat32(info, i + 1, "variance", s.channels).Data();
-  g.scale = ArgChannelParam(info, i + 2, "scale", s.channels);
+  g.scale = ArgOptionalSizedFloat32(info, i + 2, "scale", s.channels);
   g.epsilon = static_cast<float>(ArgNumber(info, i + 3, "epsilon"));
   g.dx = ArgSizedFloat32(info, i + 4, "dx", s.total).Data();
   g.dscale = ArgSizedFloat32(info, i + 5, "dscale", s.channels).Data();
   g.doffset = ArgSizedFloat32(info, i + 6, "doffset", s.channels).Data();
   g.follows_relu = ArgBool(info, i + 7, "followsRelu");
-  if (g.follows_relu) g.relu.offset = ArgChannelParam(info, i + 8, "reluOffset", s.channels);
+  if (g.follows_relu) g.relu.offset = ArgOptionalSizedFloat32(info, i + 8, "reluOffset", s.channels);
   return g;
 }
 

@@ -21,22 +21,16 @@ clicktrain::Conv2DParams ArgSupportedParams(const Napi::CallbackInfo& info) {
   return p;
 }
 
-const float* ArgChannels(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t channels,
-                         bool optional) {
-  if (optional && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
-  return ArgSizedFloat32(info, i, name, channels).Data();
-}
-
 // maxPoolOfBatchNorm(geometry, x, mean, variance, scale|null, offset|null, epsilon, relu, y, argmax):
 // the pool of batchNormTrainingApply(x, ...) without writing that out.
 Napi::Value OfBatchNorm(const Napi::CallbackInfo& info) {
   const clicktrain::Conv2DParams p = ArgSupportedParams(info);
   const int64_t C = p.in_c;
   auto x = ArgSizedFloat32(info, 1, "x", p.InputSize());
-  const float* mean = ArgChannels(info, 2, "mean", C, false);
-  const float* variance = ArgChannels(info, 3, "variance", C, false);
-  const float* scale = ArgChannels(info, 4, "scale", C, true);
-  const float* offset = ArgChannels(info, 5, "offset", C, true);
+  const float* mean = ArgSizedFloat32(info, 2, "mean", C).Data();
+  const float* variance = ArgSizedFloat32(info, 3, "variance", C).Data();
+  const float* scale = ArgOptionalSizedFloat32(info, 4, "scale", C);
+  const float* offset = ArgOptionalSizedFloat32(info, 5, "offset", C);
   const float epsilon = static_cast<float>(ArgNumber(info, 6, "epsilon"));
   const bool relu = ArgBool(info, 7, "relu");
   auto y = ArgSizedFloat32(info, 8, "y", p.OutputSize());
