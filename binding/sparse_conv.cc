@@ -112,6 +112,24 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sparseForwardMaxPool(layout, geometry, pool, x, y, bias|null, activation, leakyAlpha, prelu|null,
+// batchNorm?): y = the max pool `pool` (a pool geometry whose input is the conv's output) of
+// sparseForward's result; fused into the conv where the kernels can (sparse_conv.h).
+Napi::Value ForwardMaxPool(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  Conv2DParams p = ArgSparseGeometry(info, 1, h);
+  Conv2DParams pool = ArgConvParams(info, 2);
+  auto x = ArgFloat32Array(info, 3, "x");
+  auto y = ArgFloat32Array(info, 4, "y");
+  CheckLength(x, p.InputSize(), "x");
+  CheckLength(y, pool.OutputSize(), "y");
+  clicktrain::Epilogue ep = ArgEpilogue(info, 5, p.out_c);
+  const auto fold = ArgBatchNormFold(info, 9, p.out_c);
+  if (fold) ep.batch_norm = fold->epilogue();
+  clicktrain::SparseConv2DForwardMaxPool(p, x.Data(), h.layout, ep, pool, y.Data());  // (checks pool vs p)
+  return info.Env().Undefined();
+}
+
 // sparseBackpropInput(layout, geometry, dy, dx)
 Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
@@ -191,6 +209,7 @@ CLICKTRAIN_EXPORT("sparseRefresh", Refresh);
 CLICKTRAIN_EXPORT("sparseUnpack", Unpack);
 CLICKTRAIN_EXPORT("sparseSupported", Supported);
 CLICKTRAIN_EXPORT("sparseForward", Forward);
+CLICKTRAIN_EXPORT("sparseForwardMaxPool", ForwardMaxPool);
 CLICKTRAIN_EXPORT("sparseBackpropInput", BackpropInput);
 CLICKTRAIN_EXPORT("sparseBackpropFilter", BackpropFilter);
 CLICKTRAIN_EXPORT("sparseStats", Stats);

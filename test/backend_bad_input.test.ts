@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../src';
 import {addon} from '../src/native/addon';
+import {SparseLayout, sparseAddon} from '../src/sparse/layout';
 
 beforeAll(async () => {
   await tf.setBackend('clicktrain');
@@ -74,6 +75,45 @@ describe('the max pool with argmaxes checks its geometry and buffers', () => {
     otherShape[4] = otherShape[5] = 1;
     expect(() => a.batchNormTrainingGradPooledDy(16, 3, f(48), otherShape, new Uint8Array(3), f(3), c, c, null, 1e-3,
                                                  f(48), c, c, false, null)).toThrow(/tile x's shape/);
+  });
+});
+
+describe('the sparse forward with a max pool checks its geometries and buffers', () => {
+  const f = (n: number) => new Float32Array(n);
+  // batch 1, 4x4x2 -> 4x4x3 'same' conv on a layout keeping tap 4 of every kernel; 2x2/2 pool.
+  const layout = SparseLayout.compile(new Uint16Array(6).fill(16), 2, 3);
+  const conv = [1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1];
+  const pool = [1, 4, 4, 3, 2, 2, 3, 2, 2, 2, 2, 1, 1, 0, 0];
+  const run = (g: number[], q: number[], x: Float32Array, y: Float32Array) =>
+    sparseAddon().sparseForwardMaxPool(layout.handle, g, q, x, y, null, 0, 0, null, null);
+  test('wrong lengths, a pool of another shape and a bad geometry throw', () => {
+    expect(() => run(conv, pool, f(31), f(12))).toThrow(/'x' has 31 elements/);
+    expect(() => run(conv, pool, f(32), f(48))).toThrow(/'y' has 48 elements/);
+    const taller = pool.slice();
+    taller[1] = 6;
+    taller[4] = 3;
+    expect(() => run(conv, taller, f(32), f(18))).toThrow(/pool's input must be the conv's output/);
+    expect(() => run(conv, pool.slice(1), f(32), f(12))).toThrow(/15 entries/);
+    const wider = conv.slice();
+    wider[6] = 4;
+    expect(() => run(wider, pool, f(32), f(12))).toThrow(/does not match the sparse layout/);
+  });
+  test('a good call pools the conv output', () => {
+    const x = Float32Array.from({length: 32}, (_, i) => i % 7 - 3);
+    const y = f(12);
+    layout.refresh(Float32Array.from({length: 54}, (_, i) => (Math.floor(i / 6) === 4 ? 1 + (i % 6) : 0)));
+    run(conv, pool, x, y);
+    // Tap 4 is the centre: the conv output at (h, w, oc) is sum_ic x[h, w, ic] * w[ic, oc].
+    const w = (ic: number, oc: number) => 1 + ic * 3 + oc;
+    const out = (h: number, w0: number, oc: number) => x[(h * 4 + w0) * 2] * w(0, oc) + x[(h * 4 + w0) * 2 + 1] * w(1, oc);
+    for (let ph = 0; ph < 2; ph++) {
+      for (let pw = 0; pw < 2; pw++) {
+        for (let oc = 0; oc < 3; oc++) {
+          const window = [0, 1].flatMap((dh) => [0, 1].map((dw) => out(2 * ph + dh, 2 * pw + dw, oc)));
+          expect(y[(ph * 2 + pw) * 3 + oc]).toBe(Math.max(...window));
+        }
+      }
+    }
   });
 });
 

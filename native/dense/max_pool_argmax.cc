@@ -7,14 +7,12 @@
 
 #include "common/float4.h"
 #include "common/thread_pool.h"
+#include "dense/pooling.h"
 
 namespace clicktrain {
 
 bool MaxPoolArgmaxSupported(const Conv2DParams& p) {
-  return p.filter_h >= 1 && p.filter_w >= 1 && p.filter_h * p.filter_w > 1 && p.filter_h * p.filter_w < kNoArgmax &&
-         p.stride_h == p.filter_h && p.stride_w == p.filter_w && p.pad_top == 0 && p.pad_left == 0 &&
-         p.dilation_h == 1 && p.dilation_w == 1 && p.in_c == p.out_c && p.batch >= 0 && p.in_c >= 0 &&
-         p.out_h >= 0 && p.out_w >= 0 && p.out_h * p.stride_h == p.in_h && p.out_w * p.stride_w == p.in_w;
+  return PoolWindowsTileInput(p) && p.filter_h * p.filter_w > 1 && p.filter_h * p.filter_w < kNoArgmax;
 }
 
 namespace {

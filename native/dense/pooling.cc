@@ -158,6 +158,34 @@ void MaxPoolBackwardDisjoint(const Conv2DParams& p, const float* x, const float*
 
 void MaxPoolForward(const Conv2DParams& p, const float* x, float* y) { PoolForward<true>(p, x, y); }
 
+bool PoolWindowsTileInput(const Conv2DParams& p) {
+  return p.filter_h >= 1 && p.filter_w >= 1 && p.stride_h == p.filter_h && p.stride_w == p.filter_w &&
+         p.pad_top == 0 && p.pad_left == 0 && p.dilation_h == 1 && p.dilation_w == 1 && p.in_c == p.out_c &&
+         p.batch >= 0 && p.in_c >= 0 && p.out_h >= 0 && p.out_w >= 0 && p.out_h * p.stride_h == p.in_h &&
+         p.out_w * p.stride_w == p.in_w;
+}
+
+void MaxPoolTiledBlock(int64_t fh, int64_t fw, int64_t rows, int64_t W, int64_t C, const float* in, float* out) {
+  if (fh < 1 || fw < 1 || rows % fh != 0 || W % fw != 0 || C < 0)
+    throw std::invalid_argument("MaxPoolTiledBlock: the windows must tile the block");
+  for (int64_t oh = 0; oh < rows / fh; ++oh)
+    for (int64_t ow = 0; ow < W / fw; ++ow) {
+      float* __restrict yr = out + (oh * (W / fw) + ow) * C;
+      for (int64_t c = 0; c < C; ++c) yr[c] = -std::numeric_limits<float>::infinity();
+      for (int64_t r = 0; r < fh; ++r)
+        for (int64_t k = 0; k < fw; ++k) {
+          const float* __restrict v = in + ((oh * fh + r) * W + ow * fw + k) * C;
+          int64_t c = 0;
+          for (; c + 4 <= C; c += 4) {  // explicit masks: GCC keeps the ?: loop below branchy
+            const Float4 vv = Load4(v + c), best = Load4(yr + c);
+            const Mask4 gt = vv > best;
+            Store4(yr + c, (Float4)(((Mask4)vv & gt) | ((Mask4)best & ~gt)));
+          }
+          for (; c < C; ++c) yr[c] = v[c] > yr[c] ? v[c] : yr[c];
+        }
+    }
+}
+
 void AvgPoolForward(const Conv2DParams& p, const float* x, float* y) { PoolForward<false>(p, x, y); }
 
 void MaxPoolBackward(const Conv2DParams& p, const float* x, const float* dy, float* dx) {

@@ -25,4 +25,15 @@ void AvgPoolForward(const Conv2DParams& p, const float* x, float* y);
 // dx[tap] += dy / (filter_h * filter_w) for every in-range tap of each window. dx is overwritten.
 void AvgPoolBackward(const Conv2DParams& p, const float* dy, float* dx);
 
+// Windows that tile the input exactly: stride = window, no padding or dilation, out * stride = in
+// in both dimensions, in_c = out_c (VGG's 2x2/2 pools).
+bool PoolWindowsTileInput(const Conv2DParams& p);
+
+// Max pool of one block of rows on the calling thread, for kernels that produce a pool's input a
+// band at a time (the sparse conv's fused pool, sparse_conv.h): windows fh x fw with stride =
+// window and no padding, tiling in [rows][W][C] (rows % fh == 0, W % fw == 0) ->
+// out [rows / fh][W / fw][C]. The bits of MaxPoolForward on those rows, except for a 1x1 window
+// (tfjs's identity passes NaN; here a window without a maximum is -Infinity).
+void MaxPoolTiledBlock(int64_t fh, int64_t fw, int64_t rows, int64_t W, int64_t C, const float* in, float* out);
+
 }  // namespace clicktrain

@@ -5,12 +5,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <stdexcept>
 #include <vector>
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "dense/conv2d.h"
+#include "dense/pooling.h"
 #include "sparse/sparse_internal.h"
 #include "sparse/sparse_small.h"
 #include "sparse/sparse_tiny_image.h"
@@ -52,7 +54,7 @@ int ChooseShape(int64_t oh, int64_t ow) {
 
 // Scratch, one per (thread, purpose).
 float* Scratch(int which, size_t n) {
-  thread_local std::vector<float> bufs[6];
+  thread_local std::vector<float> bufs[7];
   return AlignedScratch(bufs[which], n);
 }
 
@@ -324,6 +326,10 @@ struct ConvPass {
   const PatternLayout* L = nullptr;
   const TapList* taps = nullptr;
   const Epilogue* ep = nullptr;
+  // A max pool fused into the unpacking (SparseConv2DForwardMaxPool): windows fh x fw tiling the
+  // output, pooled into pool_y [N, OH / fh, OW / fw, out_c]; y is then not written.
+  int64_t pool_fh = 0, pool_fw = 0;
+  float* pool_y = nullptr;
 };
 
 // The micro-kernel arguments every call of a pass shares (RunTileFilters fills in the rest).
@@ -340,16 +346,25 @@ FwdTileArgs PassArgs(const ConvPass& cp, int64_t plane, int64_t rs) {
   return a;
 }
 
+// Where UnpackTile writes a tile's lane group: NHWC rows [row0, row0 + rows) of 8 images, image l
+// at base + l * rows * TW * TC (cp.y itself, or a band of rows a fused pool reads next).
+struct UnpackTarget {
+  float* base;
+  int64_t row0, rows;
+};
+
 // The partial sums of tile `tile` (stage_t: [out channel][pixel][8], channels [c0, c1)) to NHWC
-// with the epilogue fused (8 images at a time).
+// with the epilogue fused (8 images at a time); into `band` when given, else into cp.y.
 void UnpackTile(const IsaKernels& K, const ConvPass& cp, const float* stage_t, int64_t tile,
-                int64_t th, int64_t tw, int64_t c0, int64_t c1, bool ident) {
+                int64_t th, int64_t tw, int64_t c0, int64_t c1, bool ident,
+                const UnpackTarget* band = nullptr) {
   const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape];
   const int64_t npix = RT * WT, TC = cp.L->out_c;
   const int64_t bb = tile / (th * tw);
   const int64_t o_r0 = (tile / tw) % th * RT, o_c0 = tile % tw * WT;
   const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
-  const int64_t ld = cp.TH * cp.TW * TC;
+  const UnpackTarget to = band ? *band : UnpackTarget{cp.y + bb * kLanes * cp.TH * cp.TW * TC, 0, cp.TH};
+  const int64_t ld = to.rows * cp.TW * TC;
   for (int r = 0; r < RT; ++r) {
     const int64_t o_r = o_r0 + r;
     if (o_r >= cp.OH) break;
@@ -357,7 +372,7 @@ void UnpackTile(const IsaKernels& K, const ConvPass& cp, const float* stage_t, i
       const int64_t o_c = o_c0 + c;
       if (o_c >= cp.OW) break;
       const int64_t ty = o_r * cp.os + cp.oy0, tx = o_c * cp.os + cp.ox0;
-      float* dst = cp.y + ((bb * kLanes * cp.TH + ty) * cp.TW + tx) * TC;
+      float* dst = to.base + ((ty - to.row0) * cp.TW + tx) * TC;
       float* d[kLanes];
       for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? dst + l * ld + c0 : nullptr;
       K.unpack8(stage_t + (c0 * npix + r * WT + c) * kLanes, c1 - c0, npix * kLanes, d);
@@ -367,8 +382,20 @@ void UnpackTile(const IsaKernels& K, const ConvPass& cp, const float* stage_t, i
   }
 }
 
-// Tile rows per strip unit of RunConvPassStrips: about kTileGroup tiles.
-int64_t StripTileRows(int64_t tw) { return std::max<int64_t>(1, kTileGroup / std::max<int64_t>(1, tw)); }
+// Tile rows per strip unit of RunConvPassStrips: about kTileGroup tiles; with a fused pool of
+// window height fh, a multiple of the tile rows that make whole windows.
+int64_t StripTileRows(int64_t tw, int RT, int64_t fh) {
+  const int64_t trs = std::max<int64_t>(1, kTileGroup / std::max<int64_t>(1, tw));
+  const int64_t whole = fh > 1 ? fh / std::gcd<int64_t>(RT, fh) : 1;
+  return CeilDiv(trs, whole) * whole;
+}
+
+// Whether RunConvPass runs this lane pass strip by strip (see there): each unit must own every
+// output channel.
+bool PassRunsStrips(const ConvPass& cp, int64_t nb, int64_t th, int64_t tw) {
+  const int64_t fh = cp.pool_y ? cp.pool_fh : 1;
+  return ChannelChunk(cp.L->out_c, nb * CeilDiv(th, StripTileRows(tw, kShapeRT[cp.shape], fh))) >= cp.L->out_c;
+}
 
 // The pass with its lane image built strip by strip: a unit is a band of tile rows of one lane group
 // (about 8 tiles, every output channel); it converts the padded input rows its tiles read into a
@@ -376,13 +403,17 @@ int64_t StripTileRows(int64_t tw) { return std::max<int64_t>(1, kTileGroup / std
 // 32x32x64 layer) and runs them from there. The whole lane image (9.5 MiB at batch 32) is never
 // written out and read back from memory: at 75% connectivity pruning that round trip was a third
 // of a 32x32 forward. Rows shared by neighbouring bands are converted twice (5 rows per 3).
+// With a fused pool (cp.pool_y), a unit's output rows go to a thread-local band (L2-sized: 8
+// images x 6 rows x 32 x 64 channels = 384 KiB) and are pooled from there: the full-size conv
+// output is never written out and read back.
 void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int64_t th, int64_t tw) {
   const PatternLayout& L = *cp.L;
   const LaneSource& src = *cp.src;
   const int64_t TC = L.out_c;
   const int RT = kShapeRT[cp.shape], WT = kShapeWT[cp.shape], S = cp.S;
   const int64_t npix = RT * WT;
-  const int64_t trs = StripTileRows(tw), bands = CeilDiv(th, trs);
+  const bool pooled = cp.pool_y != nullptr;
+  const int64_t trs = StripTileRows(tw, RT, pooled ? cp.pool_fh : 1), bands = CeilDiv(th, trs);
   const int64_t rows_max = (trs * RT - 1) * S + 3;
   const int64_t rs = src.Wp * kLanes, plane = rows_max * rs;
   const bool ident = EpilogueIsIdentity(cp.ep);
@@ -400,6 +431,9 @@ void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int6
                0, nrows, strip);
     const int64_t tstride = npix * TC * kLanes;
     const int64_t first = (bb * th + tr0) * tw, count = (tr1 - tr0) * tw;
+    const int64_t r0 = tr0 * RT, band_rows = trs * RT;
+    const UnpackTarget band{pooled ? Scratch(6, static_cast<size_t>(kLanes * band_rows * cp.OW * TC)) : nullptr,
+                            r0, band_rows};
     for (int64_t t0 = 0; t0 < count; t0 += kTileGroup) {
       const int64_t nt = std::min<int64_t>(kTileGroup, count - t0);
       float* stage = Scratch(0, static_cast<size_t>(nt * tstride));
@@ -409,7 +443,15 @@ void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int6
         xs[t] = strip + ((tr - tr0) * RT * S) * rs + (tc * WT * S + cp.col0) * kLanes;
       }
       RunTileFilters(L, P, fn, PassArgs(cp, plane, rs), xs, static_cast<int>(nt), 0, TC, stage, tstride, npix);
-      for (int64_t t = 0; t < nt; ++t) UnpackTile(K, cp, stage + t * tstride, first + t0 + t, th, tw, 0, TC, ident);
+      for (int64_t t = 0; t < nt; ++t)
+        UnpackTile(K, cp, stage + t * tstride, first + t0 + t, th, tw, 0, TC, ident, pooled ? &band : nullptr);
+    }
+    if (pooled) {
+      // The band's valid rows are whole windows: r0 and OH are multiples of fh.
+      const int64_t rows = std::min(cp.OH, tr1 * RT) - r0, PH = cp.OH / cp.pool_fh, PW = cp.OW / cp.pool_fw;
+      for (int l = 0; l < nl; ++l)
+        MaxPoolTiledBlock(cp.pool_fh, cp.pool_fw, rows, cp.OW, TC, band.base + l * band_rows * cp.OW * TC,
+                          cp.pool_y + ((bb * kLanes + l) * PH + r0 / cp.pool_fh) * PW * TC);
     }
   });
 }
@@ -426,9 +468,10 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
     // Strips need every unit to own all output channels (else units would convert a strip each):
     // enough bands for the threads. Otherwise the whole lane image first.
     const LaneSource& ls = *cp.src;
-    if (ChannelChunk(TC, nb * CeilDiv(th, StripTileRows(tw))) >= TC) {
+    if (PassRunsStrips(cp, nb, th, tw)) {
       RunConvPassStrips(K, cp, nb, th, tw);
     } else {
+      if (cp.pool_y) throw std::logic_error("RunConvPass: a fused pool needs the strip pass");
       const LaneImage X = BuildLaneImage(K, ls.src, cp.N, ls.H, ls.W, ls.C, ls.pad_h, ls.pad_w, ls.Hp, ls.Wp, 1);
       ConvPass with_image = cp;
       with_image.X = &X;
@@ -664,6 +707,48 @@ bool SparseConvSupported(const Conv2DParams& p) {
          p.in_c < (1 << 20) && p.out_c < (1 << 20);
 }
 
+namespace {
+
+// The forward on lane tiles (batch >= 8 or stride 2): y = epilogue(conv), or with pool_fh > 0, that
+// max-pooled by tiling windows pool_fh x pool_fw into pool_y (y unused). A pooled pass runs only
+// when the strips take it (the pool is fused there); returns whether the pass ran (would run, when
+// pool_y is null).
+bool RunForwardLanes(const Conv2DParams& p, const float* x, const PatternLayout& L, const Epilogue& ep,
+                     float* y, int64_t pool_fh, int64_t pool_fw, float* pool_y) {
+  const IsaKernels& K = ActiveKernels();
+  const int S = static_cast<int>(p.stride_h);
+  const int shape = ChooseShape(p.out_h, p.out_w);
+  const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
+  const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
+  const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
+  const LaneSource src{x, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp};
+  ConvPass cp;
+  cp.src = &src;
+  cp.S = S;
+  cp.shape = shape;
+  cp.OH = p.out_h;
+  cp.OW = p.out_w;
+  cp.y = y;
+  cp.N = p.batch;
+  cp.TH = p.out_h;
+  cp.TW = p.out_w;
+  cp.L = &L;
+  cp.ep = &ep;
+  cp.pool_fh = pool_fh;
+  cp.pool_fw = pool_fw;
+  cp.pool_y = pool_y;
+  if (pool_fh > 0) {
+    if (!PassRunsStrips(cp, CeilDiv(p.batch, kLanes), OHt / kShapeRT[shape], OWt / kShapeWT[shape])) return false;
+    if (!pool_y) return true;  // (only asked whether it would run: SparseForwardPoolFused)
+  }
+  std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
+  cp.taps = taps.data();
+  RunConvPass(K, cp);
+  return true;
+}
+
+}  // namespace
+
 void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
                          const Epilogue& ep, float* y) {
   CheckLayout(p, L, "SparseConv2DForward");
@@ -680,32 +765,49 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
     SparseTinyImageForward(p, x, L, ep, y);
     return;
   }
-  const IsaKernels& K = ActiveKernels();
-  const int S = static_cast<int>(p.stride_h);
-  if (S == 1 && p.batch < kLanes) {
-    RunFlatPass(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L, &ep, y);
+  if (p.stride_h == 1 && p.batch < kLanes) {
+    RunFlatPass(ActiveKernels(), x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L,
+                &ep, y);
     return;
   }
-  const int shape = ChooseShape(p.out_h, p.out_w);
-  const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
-  const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
-  const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
-  const LaneSource src{x, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp};
-  std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
-  ConvPass cp;
-  cp.src = &src;
-  cp.S = S;
-  cp.shape = shape;
-  cp.OH = p.out_h;
-  cp.OW = p.out_w;
-  cp.y = y;
-  cp.N = p.batch;
-  cp.TH = p.out_h;
-  cp.TW = p.out_w;
-  cp.L = &L;
-  cp.taps = taps.data();
-  cp.ep = &ep;
-  RunConvPass(K, cp);
+  RunForwardLanes(p, x, L, ep, y, 0, 0, nullptr);
+}
+
+namespace {
+
+void CheckPoolOfConv(const Conv2DParams& p, const Conv2DParams& pool) {
+  ValidateConv2DParams(pool);
+  if (pool.batch != p.batch || pool.in_h != p.out_h || pool.in_w != p.out_w || pool.in_c != p.out_c ||
+      pool.out_c != p.out_c)
+    throw std::invalid_argument("SparseConv2DForwardMaxPool: the pool's input must be the conv's output");
+}
+
+// The lane-tile forward with windows that tile its output (1x1 is tfjs's identity: NaN passes).
+bool PoolFusable(const Conv2DParams& p, const PatternLayout& L, const Conv2DParams& pool) {
+  return PoolWindowsTileInput(pool) && pool.filter_h * pool.filter_w > 1 &&
+         !SparseRunsDense(p, L, SparsePass::kForward) && p.batch * p.out_h * p.out_w > kSmallImageMaxPixels &&
+         !TinyImageSupported(p, L) && !(p.stride_h == 1 && p.batch < kLanes);
+}
+
+}  // namespace
+
+bool SparseForwardPoolFused(const Conv2DParams& p, const PatternLayout& L, const Conv2DParams& pool) {
+  CheckLayout(p, L, "SparseForwardPoolFused");
+  CheckPoolOfConv(p, pool);
+  return pool.OutputSize() > 0 && PoolFusable(p, L, pool) &&
+         RunForwardLanes(p, nullptr, L, Epilogue{}, nullptr, pool.filter_h, pool.filter_w, nullptr);
+}
+
+void SparseConv2DForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                                const Epilogue& ep, const Conv2DParams& pool, float* y) {
+  CheckLayout(p, L, "SparseConv2DForwardMaxPool");
+  CheckPoolOfConv(p, pool);
+  if (pool.OutputSize() == 0) return;
+  if (PoolFusable(p, L, pool) && RunForwardLanes(p, x, L, ep, nullptr, pool.filter_h, pool.filter_w, y)) return;
+  // Not fusable here: the conv into a per-thread buffer, then the pool.
+  float* full = Scratch(6, static_cast<size_t>(p.OutputSize()));
+  SparseConv2DForward(p, x, L, ep, full);
+  MaxPoolForward(pool, full, y);
 }
 
 void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
@@ -868,7 +970,7 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
   const int S = static_cast<int>(p.stride_h);
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   const int64_t th = OHt / RT, tw = OWt / WT, nb = CeilDiv(p.batch, kLanes);
-  const int64_t trs = StripTileRows(tw), bands = CeilDiv(th, trs), units = nb * bands;
+  const int64_t trs = StripTileRows(tw, RT, 1), bands = CeilDiv(th, trs), units = nb * bands;
   const int64_t Hp = (OHt - 1) * S + 3, rows_max = (trs * RT - 1) * S + 3;
   const int64_t rs = Wp * kLanes, plane = rows_max * rs;
   const int64_t dyrows = trs * RT, dyplane = dyrows * OWt * kLanes;
@@ -953,7 +1055,7 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     // 16x16x128 with no connectivity pruning (2 MiB) took the whole-image path below, 1.3x slower
     // at batch 32 and 128.)
     const int64_t parts = std::max<int64_t>(1, NumThreads());
-    const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT));
+    const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT, RT, 1));
     if (bands >= 4 * parts && nv * kLanes * 4 <= (int64_t{4} << 20)) {
       const std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
       GradStrips(K, p, x, dy, L, shape, OHt, OWt, Wp, taps.data(), parts, out_values);

@@ -182,6 +182,34 @@ void CheckPool(Runner& r, const Conv2DParams& p) {
   dx = Poisoned(x.size());
   AvgPoolBackward(p, dy.data(), dx.data());
   r.Check(SameBits(dx, TfjsAvgPoolGrad(p, dy), &where), "avgpool bwd" + tag + " " + where);
+  if (PoolWindowsTileInput(p) && p.filter_h * p.filter_w > 1) {
+    // The same pool a block of rows at a time (one image's rows [fh*k, fh*k + rows)). (A 1x1
+    // pool is tfjs's identity, NaN included; MaxPoolTiledBlock's NaN would be -Infinity.)
+    y = Poisoned(y.size());
+    const int64_t img = p.in_h * p.in_w * p.in_c, out_img = p.out_h * p.out_w * p.in_c;
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t oh = 0; oh < p.out_h; oh += 2) {
+        const int64_t n = std::min<int64_t>(2, p.out_h - oh);
+        MaxPoolTiledBlock(p.filter_h, p.filter_w, n * p.filter_h, p.in_w, p.in_c,
+                          x.data() + b * img + oh * p.filter_h * p.in_w * p.in_c,
+                          y.data() + b * out_img + oh * p.out_w * p.in_c);
+      }
+    r.Check(SameBits(y, TfjsPool(p, x, true), &where), "maxpool tiled blocks" + tag + " " + where);
+  }
+}
+
+// Random pools whose windows tile the input (stride = window, no padding), 1x1 excluded.
+Conv2DParams RandomTilingPool() {
+  Conv2DParams p;
+  p.batch = RandInt(1, 3);
+  p.filter_h = p.stride_h = RandInt(1, 3);
+  p.filter_w = p.stride_w = RandInt(p.filter_h == 1 ? 2 : 1, 3);
+  p.out_h = RandInt(1, 6);
+  p.out_w = RandInt(1, 6);
+  p.in_h = p.out_h * p.filter_h;
+  p.in_w = p.out_w * p.filter_w;
+  p.in_c = p.out_c = RandInt(1, 21);
+  return p;
 }
 
 }  // namespace
@@ -193,6 +221,7 @@ int main() {
     for (int threads : {1, 2}) {
       SetNumThreads(threads);
       for (int t = 0; t < 60; ++t) CheckPool(r, RandomPool());
+      for (int t = 0; t < 20; ++t) CheckPool(r, RandomTilingPool());
       Conv2DParams p;  // 1x1 identity shortcut (tfjs returns x even with NaNs)
       p.batch = 2; p.in_h = p.out_h = 5; p.in_w = p.out_w = 3; p.in_c = p.out_c = 4;
       p.filter_h = p.filter_w = 1;
@@ -222,6 +251,8 @@ int main() {
     p.out_c = 3;
     p.stride_w = 0;
     r.ExpectThrow([&] { AvgPoolBackward(p, buf.data(), buf.data()); }, "pool stride 0");
+    r.ExpectThrow([&] { MaxPoolTiledBlock(2, 2, 3, 4, 1, buf.data(), buf.data()); }, "tiled block of 3 rows, 2-row windows");
+    r.Check(!PoolWindowsTileInput(p), "stride 0 does not tile");
   }
   return r.Finish();
 }

@@ -8,6 +8,7 @@
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "dense/pooling.h"
 #include "sparse/frozen_update.h"
 #include "sparse/pattern_layout.h"
 #include "sparse/sparse_conv.h"
@@ -241,6 +242,50 @@ void TestLayoutProperties(Runner& r) {
           "rotate 180");
 }
 
+// Pools run fused by SparseConv2DForwardMaxPool across the whole test (checked to be > 0).
+int fused_pools = 0;
+
+// The forward with max pools of the output: the bits of SparseConv2DForward then MaxPoolForward,
+// whether the pool is fused (windows tiling the output: 2x2/2, 2x1/2x1, 4x4/4 on the lane strips)
+// or not (overlapping 2x2/1, identity 1x1, every other path).
+void CheckForwardMaxPool(Runner& r, const Conv2DParams& p, const std::vector<float>& x, const PatternLayout& L,
+                         const Epilogue& ep, const std::string& d) {
+  std::vector<float> full(static_cast<size_t>(p.OutputSize()));
+  SparseConv2DForward(p, x.data(), L, ep, full.data());
+  const int64_t pools[][3] = {{2, 2, 2}, {2, 1, 0}, {4, 4, 4}, {2, 2, 1}, {1, 1, 1}};
+  for (const auto& w : pools) {
+    Conv2DParams q;
+    q.batch = p.batch;
+    q.in_h = p.out_h;
+    q.in_w = p.out_w;
+    q.in_c = q.out_c = p.out_c;
+    q.filter_h = w[0];
+    q.filter_w = w[1];
+    q.stride_h = w[2] ? w[2] : w[0];
+    q.stride_w = w[2] ? w[2] : w[1];
+    q.out_h = (q.in_h - q.filter_h) / q.stride_h + 1;
+    q.out_w = (q.in_w - q.filter_w) / q.stride_w + 1;
+    if (q.in_h < q.filter_h || q.in_w < q.filter_w) continue;
+    std::vector<float> ref(static_cast<size_t>(q.OutputSize()));
+    MaxPoolForward(q, full.data(), ref.data());
+    auto y = Poisoned(ref.size());
+    const std::string dq = d + " pool " + std::to_string(w[0]) + "x" + std::to_string(w[1]) + "/" +
+                           std::to_string(q.stride_h);
+    r.Expect([&] { SparseConv2DForwardMaxPool(p, x.data(), L, ep, q, y.data()); }, "forward + max pool runs " + dq);
+    r.Check(std::memcmp(y.data(), ref.data(), ref.size() * sizeof(float)) == 0, "forward + max pool bits " + dq);
+    fused_pools += SparseForwardPoolFused(p, L, q);
+  }
+  Conv2DParams other;  // a valid 1x1 pool of a taller image
+  other.batch = p.batch;
+  other.in_h = other.out_h = p.out_h + 2;
+  other.in_w = other.out_w = p.out_w;
+  other.in_c = other.out_c = p.out_c;
+  other.filter_h = other.filter_w = 1;
+  std::vector<float> big(static_cast<size_t>(other.OutputSize()));
+  r.ExpectThrow([&] { SparseConv2DForwardMaxPool(p, x.data(), L, ep, other, big.data()); },
+                "max pool of another shape " + d);
+}
+
 struct Case {
   Conv2DParams p;
   int lib, pat;
@@ -274,6 +319,7 @@ void RunCaseOn(Runner& r, const Case& c, PatternLayout& L, const std::vector<uin
   auto y = Poisoned(ref.size());
   r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data()); }, "forward runs " + d);
   r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), 1e-5, "forward " + d);
+  CheckForwardMaxPool(r, p, x, L, ep, d);
   CheckBatchNormFold(r, ep, p.batch * p.out_h * p.out_w, p.out_c,
                      [&](const Epilogue& e, float* out) { SparseConv2DForward(p, x.data(), L, e, out); }, d);
   // Backward data.
@@ -392,6 +438,9 @@ std::vector<Case> MakeCases() {
   add(MakeParams(16, 24, 40, 10, 12, 1, true), 8, 4, 0.5, 0.1);
   add(MakeParams(9, 31, 26, 7, 9, 2, true), 6, 4, 0.25, 0.0);
   add(MakeParams(8, 30, 20, 6, 10, 1, false), 8, 4, 0.75, 0.0);
+  // 3x4 tiles with a fused 2x2 pool: two tile rows (6 output rows) per band, the last band
+  // partly past the output (32 rows = 10 tile rows + 2); a second, partly filled lane group.
+  add(MakeParams(9, 32, 32, 10, 12, 1, true), 8, 4, 0.5, 0.1);
   // Random cases.
   for (int i = 0; i < 24; ++i) {
     const bool same = RandInt(0, 3) != 0;
@@ -429,6 +478,7 @@ int main() {
   sparse_internal::SetTinyGradBlockFloats(0);
   SetNumThreads(2);
   for (const Case& c : cases) RunCase(r, c, IsaName(isas.back()), 2);
+  r.Check(fused_pools > 100, "max pools fused into the forward: " + std::to_string(fused_pools));
   // The 2x2, 4x4 and 8x8 cases above reach the tiny-image kernels; other sizes, pattern sizes and
   // batches do not.
   {

@@ -11,12 +11,15 @@ import {PackedSlots} from './packed_slots';
 
 /** Runs a forward convolution into y, with an inference batch norm folded in when given. */
 export type ConvRunner = (y: Float32Array, batchNorm: BatchNormFold | null) => void;
+/** The same, max-pooled by `pool` (a pool geometry of the conv's output) into y. */
+export type ConvMaxPoolRunner = (y: Float32Array, batchNorm: BatchNormFold | null, pool: ConvGeometry) => void;
 
 /** The sparse forward for this call (its layout chosen now, run later with the layout's values
  * at that time), or null when the dense kernel must run. */
 export function sparseForwardRunner(
     backend: ClickTrainBackend, x: TensorInfo, filter: TensorInfo, g: ConvGeometry,
-    xv: Float32Array, ep: NativeEpilogue | null): {run: ConvRunner, layout: SparseLayout} | null {
+    xv: Float32Array, ep: NativeEpilogue | null):
+    {run: ConvRunner, runMaxPool: ConvMaxPoolRunner, layout: SparseLayout} | null {
   if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return null;
   const chosen = layoutForFilter(backend, filter, g);
   noteForwardInput(x, filter.shape, chosen);
@@ -27,7 +30,13 @@ export function sparseForwardRunner(
                                 ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm);
     sparseCallCounts.forward++;
   };
-  return {run, layout};
+  const runMaxPool: ConvMaxPoolRunner = (y, batchNorm, pool) => {
+    sparseAddon().sparseForwardMaxPool(layout.handle, g, pool, xv, y, ep?.bias ?? null, ep?.activation ?? 0,
+                                       ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm);
+    sparseCallCounts.forward++;
+    sparseCallCounts.forwardMaxPool++;
+  };
+  return {run, runMaxPool, layout};
 }
 
 export function sparseConvForward(

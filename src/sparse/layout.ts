@@ -39,6 +39,9 @@ interface SparseAddon {
   sparseForward(h: Handle, g: ConvGeometry, x: Float32Array, y: Float32Array,
                 bias: Float32Array | null, activation: number, leakyAlpha: number,
                 prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
+  sparseForwardMaxPool(h: Handle, g: ConvGeometry, pool: ConvGeometry, x: Float32Array, y: Float32Array,
+                       bias: Float32Array | null, activation: number, leakyAlpha: number,
+                       prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
   sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
   sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
                        dfilter: Float32Array | null, packed?: Float32Array): void;

@@ -37,7 +37,8 @@ export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, at
         addon().conv2dForward(g, xv, wv, y, ep.bias, ep.activation, ep.leakyAlpha, ep.prelu, batchNorm);
   }
   if (convBatchNormFusionEnabled()) {
-    return deferredConv(backend, info.outShape, {kind: 'conv', run, layout: sparse?.layout ?? null, pins}, null);
+    return deferredConv(backend, info.outShape,
+                        {kind: 'conv', run, runMaxPool: sparse?.runMaxPool, layout: sparse?.layout ?? null, pins}, null);
   }
   const y = output(backend, info.outShape);
   run(y.values, null);

@@ -4,7 +4,9 @@
  * 2x2/2) pools straight from the batch norm's input and statistics and keeps each window's argmax
  * on its output; its gradient then scatters dy by those argmaxes without reading the pool's input,
  * which is never computed (native/dense/max_pool_argmax.h), and is itself deferred: the batch-norm
- * gradient below reads it block by block (./max_pool_argmax.ts). The same bits as the unfused kernels.
+ * gradient below reads it block by block (./max_pool_argmax.ts). At inference, a max pool of a sparse
+ * conv's deferred result (with its batch norm and relu folded in) runs inside the conv. The same bits
+ * as the unfused kernels.
  */
 import {AvgPool, AvgPoolAttrs, AvgPoolGrad, AvgPoolGradAttrs, backend_util, MaxPool, MaxPoolAttrs, MaxPoolGrad, MaxPoolGradAttrs, TensorInfo, util} from '@tensorflow/tfjs-core';
 
@@ -13,6 +15,7 @@ import type {ClickTrainBackend} from '../backend';
 import {convGeometry} from '../conv_geometry';
 import {deferredOutput, f32, KernelArgs, nativeKernel, output} from '../kernel_utils';
 import {pendingReluOfBatchNorm} from './batch_norm_relu';
+import {pendingConvResult} from './conv_batch_norm';
 import {MaxPoolArgmaxSource, PooledGradSource, scatterPooledGrad} from './max_pool_argmax';
 
 /** The max pool of x from its batch-norm source, with argmaxes; null unless x is a pending relu'd
@@ -34,6 +37,20 @@ function maxPoolOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo,
   return out;
 }
 
+// CLICKTRAIN_FUSED_CONV_POOL=0: inference max pools of sparse convs run after them (comparisons).
+const convPoolFusionEnabled = process.env.CLICKTRAIN_FUSED_CONV_POOL !== '0';
+
+/** The max pool of a sparse conv's result not computed yet (inference conv -> batch norm -> relu ->
+ * pool): one native call that pools each band of conv output rows while it is in cache, so the
+ * conv output is never written (sparse_conv.h: SparseConv2DForwardMaxPool). Null otherwise. */
+function maxPoolOfConv(backend: ClickTrainBackend, x: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo | null {
+  const c = convPoolFusionEnabled ? pendingConvResult(backend, x) : null;
+  if (!c?.conv.runMaxPool) return null;
+  const y = output(backend, info.outShape);
+  c.conv.runMaxPool(y.values, c.fold, convGeometry(info));
+  return y.info();
+}
+
 function poolForward(isMax: boolean) {
   return ({inputs, backend, attrs}: KernelArgs) => {
     const {x} = inputs;
@@ -41,7 +58,7 @@ function poolForward(isMax: boolean) {
     if (!x || x.dtype !== 'float32' || x.shape.length !== 4) return null;
     const info = backend_util.computePool2DInfo(
         x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-    const fused = isMax ? maxPoolOfBatchNorm(backend, x, info) : null;
+    const fused = isMax ? maxPoolOfBatchNorm(backend, x, info) ?? maxPoolOfConv(backend, x, info) : null;
     if (fused) return fused;
     const xv = f32(backend, x);  // (computes x if it is deferred)
     if (!xv) return null;

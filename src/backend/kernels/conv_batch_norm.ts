@@ -17,7 +17,7 @@
 import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {BatchNormFold} from '../../native/addon';
-import type {ConvRunner} from '../../sparse/conv_kernels';
+import type {ConvMaxPoolRunner, ConvRunner} from '../../sparse/conv_kernels';
 import type {SparseLayout} from '../../sparse/layout';
 import type {ClickTrainBackend} from '../backend';
 import {deferredOutput, output} from '../kernel_utils';
@@ -37,15 +37,17 @@ export function convBatchNormFusionEnabled(): boolean {
 export interface ConvSource {
   kind: 'conv';
   run: ConvRunner;
+  /** The result max-pooled, in one native call (sparse convs: fused where the kernels can). */
+  runMaxPool?: ConvMaxPoolRunner;
   /** The sparse layout it reads, if any (dense convs read only pinned arrays). */
   layout: SparseLayout | null;
   /** The arrays run reads. */
   pins: Float32Array[];
 }
 
-/** A deferred batch norm (without its relu) of a deferred conv output. */
+/** A deferred batch norm of a deferred conv output, without its relu or (a Relu of that) with. */
 interface ConvBatchNormSource {
-  kind: 'convBatchNorm';
+  kind: 'convBatchNorm' | 'convBatchNormRelu';
   conv: ConvSource;
   fold: BatchNormFold;
 }
@@ -57,7 +59,7 @@ function foldArrays(f: BatchNormFold): Float32Array[] {
 /** The conv's result (with `fold` applied when given), computed on first read. */
 export function deferredConv(backend: ClickTrainBackend, shape: number[], conv: ConvSource,
                              fold: BatchNormFold | null): TensorInfo {
-  const source = fold ? {kind: 'convBatchNorm', conv, fold} as ConvBatchNormSource : conv;
+  const source = fold ? {kind: fold.relu ? 'convBatchNormRelu' : 'convBatchNorm', conv, fold} as ConvBatchNormSource : conv;
   const info = deferredOutput(backend, shape, (y) => conv.run(y, fold),
                               {pins: [...conv.pins, ...(fold ? foldArrays(fold) : [])], source});
   conv.layout?.whenValuesChange({
@@ -80,11 +82,20 @@ export function pendingConvSource(backend: ClickTrainBackend, x: TensorInfo | nu
   return pendingSource<ConvSource>(backend, x, 'conv');
 }
 
-/** Relu of a deferred conv + batch norm not computed yet: the conv runs once with both folded in. */
+/** Relu of a deferred conv + batch norm not computed yet: deferred again, the conv to run once
+ * with both folded in (or with a max pool too: pendingConvResult). */
 export function reluOfConvBatchNorm(backend: ClickTrainBackend, x: TensorInfo): TensorInfo | null {
   const s = pendingSource<ConvBatchNormSource>(backend, x, 'convBatchNorm');
-  if (!s) return null;
-  const out = output(backend, x.shape);
-  s.conv.run(out.values, {...s.fold, relu: true});
-  return out.info();
+  return s ? deferredConv(backend, x.shape, s.conv, {...s.fold, relu: true}) : null;
+}
+
+/** x as the conv that computes it and the batch norm (+ relu) folded into that, when x is a
+ * deferred conv result not computed yet (and fusion is on); else null. */
+export function pendingConvResult(backend: ClickTrainBackend, x: TensorInfo | null | undefined):
+    {conv: ConvSource, fold: BatchNormFold | null} | null {
+  if (!fusionEnabled || !x || !backend.isDeferred(x.dataId)) return null;
+  const s = backend.fusedSource(x.dataId) as ConvSource | ConvBatchNormSource | undefined;
+  if (s?.kind === 'conv') return {conv: s, fold: null};
+  if (s?.kind === 'convBatchNorm' || s?.kind === 'convBatchNormRelu') return {conv: s.conv, fold: s.fold};
+  return null;
 }
