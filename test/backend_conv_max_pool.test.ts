@@ -1,8 +1,9 @@
 /**
  * Inference max pool of a sparse conv's deferred result, run inside the conv
  * (src/backend/kernels/Pooling.ts, native SparseConv2DForwardMaxPool): the same bits as the conv,
- * batch norm, relu and pool run one by one, on the fused native path (lane strips: batch >= 8 on
- * 24x24 images) and its fallbacks (12x12 at batch 9, batch 1, overlapping windows); the pool
+ * batch norm, relu and pool run one by one, on the fused native paths (lane strips: batch >= 8 on
+ * 24x24 images; tiny-image kernels: 8x8 and 4x4) and the fallbacks (12x12 at batch 9, batch 1,
+ * overlapping windows); the pool
  * really runs inside the conv; a deferred relu that something else reads as well stays right.
  */
 process.env.CLICKTRAIN_POISON_OUTPUTS = '1';
@@ -69,6 +70,7 @@ function model(size: number, channels: number, poolSize: number, strides: number
 test.each([
   [9, 24, 11, 2, 2, false],  // fused at 24x24 (lane strips), a fallback at 12x12
   [17, 24, 8, 2, 2, true],   // a third, partly filled lane group; the relu read twice
+  [9, 8, 7, 2, 2, false],    // 8x8 and 4x4 at batch >= 8: tiny-image kernels, fused
   [1, 8, 5, 2, 2, false],    // batch 1: flat images, pooled after the conv
   [9, 12, 6, 2, 1, false],   // overlapping windows: pooled after the conv
 ])('batch %i, %i-pixel images, %i channels, pool %i / stride %i, second reader %s: the same bits as unfused',

@@ -782,11 +782,12 @@ void CheckPoolOfConv(const Conv2DParams& p, const Conv2DParams& pool) {
     throw std::invalid_argument("SparseConv2DForwardMaxPool: the pool's input must be the conv's output");
 }
 
-// The lane-tile forward with windows that tile its output (1x1 is tfjs's identity: NaN passes).
+// Windows that tile the conv output on a path that pools as it unpacks (1x1 is tfjs's identity:
+// NaN passes): the tiny-image kernels, or the lane tiles (when the strips take the pass).
 bool PoolFusable(const Conv2DParams& p, const PatternLayout& L, const Conv2DParams& pool) {
   return PoolWindowsTileInput(pool) && pool.filter_h * pool.filter_w > 1 &&
          !SparseRunsDense(p, L, SparsePass::kForward) && p.batch * p.out_h * p.out_w > kSmallImageMaxPixels &&
-         !TinyImageSupported(p, L) && !(p.stride_h == 1 && p.batch < kLanes);
+         !(p.stride_h == 1 && p.batch < kLanes);
 }
 
 }  // namespace
@@ -795,7 +796,8 @@ bool SparseForwardPoolFused(const Conv2DParams& p, const PatternLayout& L, const
   CheckLayout(p, L, "SparseForwardPoolFused");
   CheckPoolOfConv(p, pool);
   return pool.OutputSize() > 0 && PoolFusable(p, L, pool) &&
-         RunForwardLanes(p, nullptr, L, Epilogue{}, nullptr, pool.filter_h, pool.filter_w, nullptr);
+         (TinyImageSupported(p, L) ||
+          RunForwardLanes(p, nullptr, L, Epilogue{}, nullptr, pool.filter_h, pool.filter_w, nullptr));
 }
 
 void SparseConv2DForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
@@ -803,7 +805,13 @@ void SparseConv2DForwardMaxPool(const Conv2DParams& p, const float* x, const Pat
   CheckLayout(p, L, "SparseConv2DForwardMaxPool");
   CheckPoolOfConv(p, pool);
   if (pool.OutputSize() == 0) return;
-  if (PoolFusable(p, L, pool) && RunForwardLanes(p, x, L, ep, nullptr, pool.filter_h, pool.filter_w, y)) return;
+  if (PoolFusable(p, L, pool)) {
+    if (TinyImageSupported(p, L)) {
+      SparseTinyImageForwardMaxPool(p, x, L, ep, pool, y);
+      return;
+    }
+    if (RunForwardLanes(p, x, L, ep, nullptr, pool.filter_h, pool.filter_w, y)) return;
+  }
   // Not fusable here: the conv into a per-thread buffer, then the pool.
   float* full = Scratch(6, static_cast<size_t>(p.OutputSize()));
   SparseConv2DForward(p, x, L, ep, full);

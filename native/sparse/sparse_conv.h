@@ -93,10 +93,10 @@ void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLay
 
 // y = max pool `pool` of epilogue(conv(x, W)) (MaxPoolForward's bits; y [N, pool.out_h, pool.out_w,
 // out_c] overwritten). Pool windows that tile the conv output (stride = window, no padding: VGG's
-// 2x2/2) on the lane-strip forward are pooled as each band of output rows is unpacked, in cache:
-// the conv output is never written out and read back (inference conv -> batch norm -> relu ->
-// max pool). Any other pool or path runs the two in turn. Throws std::invalid_argument when
-// pool's input is not the conv's output.
+// 2x2/2) are pooled as each band of output rows leaves the lane layout, in cache, on the lane-strip
+// forward and the tiny-image kernels: the conv output is never written out and read back
+// (inference conv -> batch norm -> relu -> max pool). Any other pool or path runs the two in
+// turn. Throws std::invalid_argument when pool's input is not the conv's output.
 void SparseConv2DForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& layout,
                                 const Epilogue& ep, const Conv2DParams& pool, float* y);
 // True when SparseConv2DForwardMaxPool fuses this pool (for tests and reports).

@@ -7,6 +7,7 @@
 
 #include "common/thread_pool.h"
 #include "dense/epilogue_internal.h"
+#include "dense/pooling.h"
 #include "sparse/sparse_internal.h"
 
 namespace clicktrain {
@@ -60,6 +61,33 @@ void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t 
   });
 }
 
+// lanes [nb][C][S*S][8] -> NHWC max pooled by windows fh x fw that tile the S x S image, with the
+// epilogue applied first (FromLanes's arithmetic): a unit is one lane group's fh rows, unpacked into
+// a thread-local band and pooled from there, so the unpooled result is never written out.
+void FromLanesMaxPool(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, const Epilogue* ep,
+                      int64_t fh, int64_t fw, float* dst) {
+  if (ep && EpilogueIsIdentity(*ep)) ep = nullptr;
+  const int64_t nb = (N + kLanes - 1) / kLanes, chan = S * S * kLanes, PH = S / fh, PW = S / fw;
+  ParallelFor(nb * PH, 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> band_buf;
+    float* band = AlignedScratch(band_buf, static_cast<size_t>(kLanes * fh * S * C));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bb = i / PH, ph = i % PH;
+      const int nl = static_cast<int>(std::min<int64_t>(kLanes, N - bb * kLanes));
+      for (int64_t r = 0; r < fh; ++r)
+        for (int64_t w = 0; w < S; ++w) {
+          float* d[kLanes];
+          for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? band + ((l * fh + r) * S + w) * C : nullptr;
+          K.unpack8(src + bb * C * chan + ((ph * fh + r) * S + w) * kLanes, C, chan, d);
+          if (ep)
+            for (int l = 0; l < nl; ++l) ApplyEpilogueSerial(*ep, 1, C, d[l]);
+        }
+      for (int l = 0; l < nl; ++l)
+        MaxPoolTiledBlock(fh, fw, fh, S, C, band + l * fh * S * C, dst + (((bb * kLanes + l) * PH + ph) * PW) * C);
+    }
+  });
+}
+
 // Index in kMask4 of each layout group's pattern (all 4-entry: checked by TinyImageSupported).
 std::vector<int16_t> GroupSids(const PatternLayout& L) {
   std::vector<int16_t> sid(L.group_pattern.size());
@@ -95,8 +123,10 @@ void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   });
 }
 
-// y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep).
-void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y) {
+// y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep), max pooled by tiling windows
+// pool_fh x pool_fw when pool_fh > 0.
+void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y,
+                int64_t pool_fh = 0, int64_t pool_fw = 0) {
   const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
   a.L = &L;
@@ -107,7 +137,10 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   a.x = ToLanes(K, x, N, S, L.in_c, 0);
   a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
   RunSlots(L, false, a);
-  FromLanes(K, a.stage, N, S, L.out_c, ep, y);
+  if (pool_fh > 0)
+    FromLanesMaxPool(K, a.stage, N, S, L.out_c, ep, pool_fh, pool_fw, y);
+  else
+    FromLanes(K, a.stage, N, S, L.out_c, ep, y);
 }
 
 std::atomic<int64_t> g_grad_block_floats{0};
@@ -138,6 +171,14 @@ void SparseTinyImageForward(const Conv2DParams& p, const float* x, const Pattern
                             const Epilogue& ep, float* y) {
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageForward: unsupported call");
   RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y);
+}
+
+void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                                   const Epilogue& ep, const Conv2DParams& pool, float* y) {
+  if (!TinyImageSupported(p, L) || !PoolWindowsTileInput(pool) || pool.batch != p.batch || pool.in_h != p.out_h ||
+      pool.in_w != p.out_w || pool.in_c != p.out_c)
+    throw std::invalid_argument("SparseTinyImageForwardMaxPool: unsupported call");
+  RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y, pool.filter_h, pool.filter_w);
 }
 
 void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,

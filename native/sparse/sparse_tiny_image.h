@@ -34,6 +34,11 @@ bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L);
 void SparseTinyImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
                             const Epilogue& ep, float* y);
 
+// y = max pool `pool` of that, windows tiling the output (dense/pooling.h: PoolWindowsTileInput;
+// MaxPoolTiledBlock's bits, so not 1x1), pooled as the result leaves the lane layout.
+void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
+                                   const Epilogue& ep, const Conv2DParams& pool, float* y);
+
 // dx = gradient w.r.t. x: the forward kernels over dy with L.transposed.
 void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
                                   float* dx);
