@@ -54,4 +54,10 @@ clicktrain::Epilogue ArgEpilogue(const Napi::CallbackInfo& info, size_t i, int64
 std::optional<clicktrain::BatchNormFold> ArgBatchNormFold(const Napi::CallbackInfo& info, size_t i,
                                                           int64_t channels);
 
+// A training batch norm (+ relu) that a conv reads its input x through, from info[i]: null/undefined
+// (none) or {mean, variance, scale|null, offset|null, epsilon, relu}, each array with exactly
+// `channels` elements (binding/batch_norm_fold.cc).
+std::optional<clicktrain::BatchNormRows> ArgInputBatchNorm(const Napi::CallbackInfo& info, size_t i,
+                                                           int64_t channels);
+
 }  // namespace clicktrain_binding

@@ -1,4 +1,6 @@
-// The optional batch-norm fold argument of the forward conv bindings (conv2dForward, sparseForward).
+// The optional batch-norm arguments of the conv bindings: an inference batch norm folded into the
+// forward's output (conv2dForward, sparseForward), and a training batch norm the sparse forward and
+// backward-filter read their input through (sparseForward, sparseBackpropFilter).
 #include <optional>
 #include <string>
 
@@ -48,6 +50,38 @@ std::optional<clicktrain::BatchNormFold> ArgBatchNormFold(const Napi::CallbackIn
   if (!relu.IsBoolean()) throw Napi::TypeError::New(env, Msg("relu", "must be a boolean"));
   a.epsilon = static_cast<float>(eps.As<Napi::Number>().DoubleValue());
   return std::optional<clicktrain::BatchNormFold>(std::in_place, a, channels, relu.As<Napi::Boolean>().Value());
+}
+
+std::optional<clicktrain::BatchNormRows> ArgInputBatchNorm(const Napi::CallbackInfo& info, size_t i,
+                                                           int64_t channels) {
+  const Napi::Env env = info.Env();
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
+  if (!info[i].IsObject()) throw Napi::TypeError::New(env, "clicktrain: input batch norm must be an object");
+  Napi::Object obj = info[i].As<Napi::Object>();
+  auto array = [&](const char* name, bool required) -> const float* {
+    Napi::Value v = obj.Get(name);
+    if (v.IsNull() || v.IsUndefined()) {
+      if (required) throw Napi::TypeError::New(env, std::string("clicktrain: input batch norm '") + name + "' is required");
+      return nullptr;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, std::string("clicktrain: input batch norm '") + name + "' must be a Float32Array");
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != channels)
+      throw Napi::RangeError::New(env, std::string("clicktrain: input batch norm '") + name + "' must have " +
+                                           std::to_string(channels) + " elements (one per input channel)");
+    return a.Data();
+  };
+  const float* mean = array("mean", true);
+  const float* variance = array("variance", true);
+  const float* scale = array("scale", false);
+  const float* offset = array("offset", false);
+  Napi::Value eps = obj.Get("epsilon"), relu = obj.Get("relu");
+  if (!eps.IsNumber()) throw Napi::TypeError::New(env, "clicktrain: input batch norm 'epsilon' must be a number");
+  if (!relu.IsBoolean()) throw Napi::TypeError::New(env, "clicktrain: input batch norm 'relu' must be a boolean");
+  return std::optional<clicktrain::BatchNormRows>(std::in_place, channels, mean, variance, scale, offset,
+                                                  static_cast<float>(eps.As<Napi::Number>().DoubleValue()),
+                                                  relu.As<Napi::Boolean>().Value());
 }
 
 }  // namespace clicktrain_binding

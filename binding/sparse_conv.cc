@@ -2,6 +2,7 @@
 // dense weight, and run forward / backward-data / backward-filter on it. A layout lives in JS as
 // an External owning the native object (freed by the GC; its size is reported to V8).
 #include <algorithm>
+#include <vector>
 
 #include "binding/args.h"
 #include "binding/registry.h"
@@ -96,8 +97,9 @@ Napi::Value Supported(const Napi::CallbackInfo& info) {
                                             clicktrain::SparseConvSupported(p));
 }
 
-// sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null, batchNorm?)
-// batchNorm: an inference batch norm (+ relu) applied after the activation (args.h).
+// sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null, batchNorm?,
+// inputBatchNorm?) batchNorm: an inference batch norm (+ relu) applied after the activation;
+// inputBatchNorm: a training batch norm (+ relu) x is read through (x is its input) (args.h).
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
@@ -108,7 +110,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   clicktrain::Epilogue ep = ArgEpilogue(info, 4, p.out_c);
   const auto fold = ArgBatchNormFold(info, 8, p.out_c);
   if (fold) ep.batch_norm = fold->epilogue();
-  clicktrain::SparseConv2DForward(p, x.Data(), h.layout, ep, y.Data());
+  const auto x_bn = ArgInputBatchNorm(info, 9, p.in_c);
+  clicktrain::SparseConv2DForward(p, x.Data(), h.layout, ep, y.Data(), x_bn ? &*x_bn : nullptr);
   return info.Env().Undefined();
 }
 
@@ -142,9 +145,10 @@ Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC] | null, packed?): the
-// gradient at kept positions. dfilter gets it dense (zeros elsewhere); `packed` (length = kept
-// weights) in layout order, for the frozen-layer optimiser step. At least one must be given.
+// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC] | null, packed?,
+// inputBatchNorm?): the gradient at kept positions. dfilter gets it dense (zeros elsewhere);
+// `packed` (length = kept weights) in layout order, for the frozen-layer optimiser step. At least
+// one must be given. inputBatchNorm: as in sparseForward.
 Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SparseHandle& h = ArgHandle(info, 0);
@@ -160,12 +164,12 @@ Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   Napi::Float32Array dw, packed;
   if (has_dense) dw = ArgSizedFloat32(info, 4, "dfilter", p.FilterSize());
   if (has_packed) packed = ArgSizedFloat32(info, 5, "packed", h.layout.NumValues());
-  if (!has_packed) {
-    clicktrain::SparseConv2DBackpropFilterDense(p, x.Data(), dy.Data(), h.layout, dw.Data());
-    return env.Undefined();
-  }
-  clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, packed.Data());
-  if (has_dense) clicktrain::ScatterPackedToDense(h.layout, packed.Data(), dw.Data());
+  const auto x_bn = ArgInputBatchNorm(info, 6, p.in_c);
+  std::vector<float> own;  // the packed gradient when only the dense one was asked for
+  if (!has_packed) own.resize(static_cast<size_t>(h.layout.NumValues()));
+  float* g = has_packed ? packed.Data() : own.data();
+  clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, g, x_bn ? &*x_bn : nullptr);
+  if (has_dense) clicktrain::ScatterPackedToDense(h.layout, g, dw.Data());
   return env.Undefined();
 }
 

@@ -98,6 +98,27 @@ describe('the sparse forward with a max pool checks its geometries and buffers',
     wider[6] = 4;
     expect(() => run(wider, pool, f(32), f(12))).toThrow(/does not match the sparse layout/);
   });
+  test('an input batch norm with wrong lengths or types throws', () => {
+    const h = layout.handle;
+    const bn = (over: object) => ({mean: f(2), variance: f(2), scale: null, offset: null, epsilon: 1e-3, relu: true, ...over});
+    const fwd = (b: unknown) => sparseAddon().sparseForward(h, conv, f(32), f(48), null, 0, 0, null, null, b as never);
+    const grad = (b: unknown) => sparseAddon().sparseBackpropFilter(h, conv, f(32), f(48), null, f(6), b as never);
+    expect(() => fwd(bn({mean: f(3)}))).toThrow(/'mean' must have 2 elements/);
+    expect(() => fwd(bn({offset: f(1)}))).toThrow(/'offset' must have 2 elements/);
+    expect(() => fwd(bn({variance: new Float64Array(2)}))).toThrow(/'variance' must be a Float32Array/);
+    expect(() => fwd(bn({epsilon: '1'}))).toThrow(/'epsilon' must be a number/);
+    expect(() => fwd(bn({mean: undefined}))).toThrow(/'mean' is required/);
+    expect(() => fwd(7)).toThrow(/must be an object/);
+    expect(() => grad(bn({scale: f(5)}))).toThrow(/'scale' must have 2 elements/);
+    // A good one: x = 2 through relu(batch norm) with mean 1, variance 1: 1 / sqrt(1 + 1e-3) into the
+    // centre tap's weights w(ic, oc) = 1 + 3 ic + oc.
+    layout.refresh(Float32Array.from({length: 54}, (_, i) => (Math.floor(i / 6) === 4 ? 1 + (i % 6) : 0)));
+    const y = f(48).fill(NaN);
+    sparseAddon().sparseForward(h, conv, f(32).fill(2), y, null, 0, 0, null, null,
+                                bn({mean: f(2).fill(1), variance: f(2).fill(1)}));
+    const v = 1 / Math.sqrt(1 + 1e-3);
+    for (let i = 0; i < 48; i++) expect(y[i]).toBeCloseTo(v * ((1 + (i % 3)) + (4 + (i % 3))), 5);
+  });
   test('a good call pools the conv output', () => {
     const x = Float32Array.from({length: 32}, (_, i) => i % 7 - 3);
     const y = f(12);

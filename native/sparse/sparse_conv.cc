@@ -7,6 +7,7 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -105,6 +106,37 @@ LaneImage BuildLaneImage(const IsaKernels& K, const float* src, int64_t N, int64
     }
   });
   return im;
+}
+
+// K.to_lanes of bn's output when bn is given (else of src itself): the input rows the range
+// [hp_begin, hp_end) covers go through the batch norm into a thread-local buffer first, then to
+// lanes from there (L2-sized for a strip), so bn's output is never written out whole.
+void ToLanesThrough(const IsaKernels& K, const BatchNormRows* bn, const float* src, int64_t H, int64_t W, int64_t C,
+                    int64_t b0, int nl, int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp, int64_t hp_begin,
+                    int64_t hp_end, float* dst) {
+  const int64_t ih0 = std::max<int64_t>(0, hp_begin - pad_h), ih1 = std::min<int64_t>(H, hp_end - pad_h);
+  if (!bn || ih1 <= ih0) {
+    K.to_lanes(src, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, dst);
+    return;
+  }
+  const int64_t rows = ih1 - ih0, image = rows * W * C;
+  thread_local std::vector<float> normed_buf;
+  float* normed = AlignedScratch(normed_buf, static_cast<size_t>(nl * image));
+  for (int l = 0; l < nl; ++l) bn->Apply(src + ((b0 + l) * H + ih0) * W * C, rows * W, normed + l * image);
+  // normed holds input rows [ih0, ih1) of the nl images: lane row hp reads its row hp - pad_h - ih0.
+  K.to_lanes(normed, rows, W, C, 0, nl, pad_h + ih0, pad_w, Hp, Wp, hp_begin, hp_end, dst);
+}
+
+// x through bn (when given) written out whole into a per-thread buffer, for the paths that read
+// x directly (rows of bn->channels() floats); x itself without bn.
+const float* BatchNormed(const BatchNormRows* bn, const float* x, int64_t rows) {
+  if (!bn) return x;
+  thread_local std::vector<float> normed_buf;
+  float* normed = AlignedScratch(normed_buf, static_cast<size_t>(rows * bn->channels()));
+  ParallelFor(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, bn->channels())), [&](int64_t r0, int64_t r1) {
+    bn->Apply(x + r0 * bn->channels(), r1 - r0, normed + r0 * bn->channels());
+  });
+  return normed;
 }
 
 float Activate(const Epilogue& ep, float v, int64_t c) {
@@ -308,6 +340,7 @@ struct LaneSource {
   const float* src = nullptr;
   int64_t H = 0, W = 0, C = 0, pad_h = 0, pad_w = 0;
   int64_t Hp = 0, Wp = 0;  // padded extents of the whole (virtual) lane image
+  const BatchNormRows* bn = nullptr;  // src is this batch norm's input (the pass reads its output)
 };
 
 // One forward-style pass: output grid OH x OW of the "filters" of L over lane image X; output
@@ -427,8 +460,8 @@ void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int6
     float* strip = Scratch(4, static_cast<size_t>(src.C * plane));
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
     // Padded row hs0 + i of the image is row i of the strip (the input row hp - pad_h).
-    K.to_lanes(src.src, src.H, src.W, src.C, bb * kLanes, nl, src.pad_h - hs0, src.pad_w, rows_max, src.Wp,
-               0, nrows, strip);
+    ToLanesThrough(K, src.bn, src.src, src.H, src.W, src.C, bb * kLanes, nl, src.pad_h - hs0, src.pad_w,
+                   rows_max, src.Wp, 0, nrows, strip);
     const int64_t tstride = npix * TC * kLanes;
     const int64_t first = (bb * th + tr0) * tw, count = (tr1 - tr0) * tw;
     const int64_t r0 = tr0 * RT, band_rows = trs * RT;
@@ -472,7 +505,8 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
       RunConvPassStrips(K, cp, nb, th, tw);
     } else {
       if (cp.pool_y) throw std::logic_error("RunConvPass: a fused pool needs the strip pass");
-      const LaneImage X = BuildLaneImage(K, ls.src, cp.N, ls.H, ls.W, ls.C, ls.pad_h, ls.pad_w, ls.Hp, ls.Wp, 1);
+      const float* in = BatchNormed(ls.bn, ls.src, cp.N * ls.H * ls.W);
+      const LaneImage X = BuildLaneImage(K, in, cp.N, ls.H, ls.W, ls.C, ls.pad_h, ls.pad_w, ls.Hp, ls.Wp, 1);
       ConvPass with_image = cp;
       with_image.X = &X;
       RunConvPass(K, with_image);
@@ -714,14 +748,14 @@ namespace {
 // when the strips take it (the pool is fused there); returns whether the pass ran (would run, when
 // pool_y is null).
 bool RunForwardLanes(const Conv2DParams& p, const float* x, const PatternLayout& L, const Epilogue& ep,
-                     float* y, int64_t pool_fh, int64_t pool_fw, float* pool_y) {
+                     float* y, int64_t pool_fh, int64_t pool_fw, float* pool_y, const BatchNormRows* x_bn = nullptr) {
   const IsaKernels& K = ActiveKernels();
   const int S = static_cast<int>(p.stride_h);
   const int shape = ChooseShape(p.out_h, p.out_w);
   const int64_t OHt = CeilDiv(p.out_h, kShapeRT[shape]) * kShapeRT[shape];
   const int64_t OWt = CeilDiv(p.out_w, kShapeWT[shape]) * kShapeWT[shape];
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
-  const LaneSource src{x, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp};
+  const LaneSource src{x, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, x_bn};
   ConvPass cp;
   cp.src = &src;
   cp.S = S;
@@ -749,28 +783,39 @@ bool RunForwardLanes(const Conv2DParams& p, const float* x, const PatternLayout&
 
 }  // namespace
 
+namespace {
+
+void CheckInputBatchNorm(const Conv2DParams& p, const BatchNormRows* x_bn, const char* what) {
+  if (x_bn && x_bn->channels() != p.in_c)
+    throw std::invalid_argument(std::string(what) + ": the input batch norm's channels differ from in_c");
+}
+
+}  // namespace
+
 void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
-                         const Epilogue& ep, float* y) {
+                         const Epilogue& ep, float* y, const BatchNormRows* x_bn) {
   CheckLayout(p, L, "SparseConv2DForward");
+  CheckInputBatchNorm(p, x_bn, "SparseConv2DForward");
   if (p.OutputSize() == 0) return;
+  const int64_t in_rows = p.batch * p.in_h * p.in_w;
   if (SparseRunsDense(p, L, SparsePass::kForward)) {
-    Conv2DForward(p, x, DenseWeights(L)->dense.data(), ep, y);
+    Conv2DForward(p, BatchNormed(x_bn, x, in_rows), DenseWeights(L)->dense.data(), ep, y);
     return;
   }
   if (p.batch * p.out_h * p.out_w <= kSmallImageMaxPixels) {
-    SparseSmallImageForward(p, x, L, ep, y);
+    SparseSmallImageForward(p, BatchNormed(x_bn, x, in_rows), L, ep, y);
     return;
   }
   if (TinyImageSupported(p, L)) {
-    SparseTinyImageForward(p, x, L, ep, y);
+    SparseTinyImageForward(p, x, L, ep, y, x_bn);
     return;
   }
   if (p.stride_h == 1 && p.batch < kLanes) {
-    RunFlatPass(ActiveKernels(), x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, p.out_h, p.out_w, L,
-                &ep, y);
+    RunFlatPass(ActiveKernels(), BatchNormed(x_bn, x, in_rows), p.batch, p.in_h, p.in_w, p.in_c, p.pad_top,
+                p.pad_left, p.out_h, p.out_w, L, &ep, y);
     return;
   }
-  RunForwardLanes(p, x, L, ep, y, 0, 0, nullptr);
+  RunForwardLanes(p, x, L, ep, y, 0, 0, nullptr, x_bn);
 }
 
 namespace {
@@ -972,8 +1017,8 @@ inline float LaneSum(const float* g) { return ((g[0] + g[1]) + (g[2] + g[3])) + 
 // the result depends on the thread count only, never on scheduling. Neither lane image is written
 // out whole, and each is read once instead of once per thread (each thread owned a share of the
 // filters and swept all of both images).
-void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, const float* dy,
-                const PatternLayout& L, int shape, int64_t OHt, int64_t OWt, int64_t Wp,
+void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, const BatchNormRows* x_bn,
+                const float* dy, const PatternLayout& L, int shape, int64_t OHt, int64_t OWt, int64_t Wp,
                 const TapList* taps, int64_t parts, float* out_values) {
   const int S = static_cast<int>(p.stride_h);
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
@@ -1000,8 +1045,8 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
         const int64_t hs0 = tr0 * RT * S, nrows = std::min(Hp, (tr1 * RT - 1) * S + 3) - hs0;
         // Strip row i = padded x row hs0 + i; dy strip row i = dy row tr0 * RT + i (zeros past the
         // end, so tile overhang adds nothing).
-        K.to_lanes(x, p.in_h, p.in_w, p.in_c, bb * kLanes, nl, p.pad_top - hs0, p.pad_left, rows_max, Wp, 0,
-                   nrows, xstrip);
+        ToLanesThrough(K, x_bn, x, p.in_h, p.in_w, p.in_c, bb * kLanes, nl, p.pad_top - hs0, p.pad_left, rows_max,
+                       Wp, 0, nrows, xstrip);
         K.to_lanes(dy, p.out_h, p.out_w, TC, bb * kLanes, nl, -tr0 * RT, 0, dyrows, OWt, 0, (tr1 - tr0) * RT,
                    dystrip);
         const int64_t count = (tr1 - tr0) * tw;
@@ -1032,8 +1077,9 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
 }
 
 void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                const PatternLayout& L, float* out_values) {
+                                const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
   CheckLayout(p, L, "SparseConv2DBackpropFilter");
+  CheckInputBatchNorm(p, x_bn, "SparseConv2DBackpropFilter");
   const int64_t nv = L.NumValues();
   if (nv == 0) return;
   if (p.batch == 0 || p.out_h == 0 || p.out_w == 0) {
@@ -1043,12 +1089,12 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   if (SparseRunsDense(p, L, SparsePass::kBackwardFilter)) {
     thread_local std::vector<float> dw;
     dw.resize(static_cast<size_t>(9) * L.in_c * L.out_c);
-    Conv2DBackpropFilter(p, x, dy, dw.data());
+    Conv2DBackpropFilter(p, BatchNormed(x_bn, x, p.batch * p.in_h * p.in_w), dy, dw.data());
     for (int64_t i = 0; i < nv; ++i) out_values[i] = dw[static_cast<size_t>(L.value_dense_index[i])];
     return;
   }
   if (TinyImageSupported(p, L)) {
-    SparseTinyImageBackpropFilter(p, x, dy, L, out_values);
+    SparseTinyImageBackpropFilter(p, x, dy, L, out_values, x_bn);
     return;
   }
   const IsaKernels& K = ActiveKernels();
@@ -1066,11 +1112,12 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
     const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT, RT, 1));
     if (bands >= 4 * parts && nv * kLanes * 4 <= (int64_t{4} << 20)) {
       const std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
-      GradStrips(K, p, x, dy, L, shape, OHt, OWt, Wp, taps.data(), parts, out_values);
+      GradStrips(K, p, x, x_bn, dy, L, shape, OHt, OWt, Wp, taps.data(), parts, out_values);
       return;
     }
   }
-  LaneImage X = BuildLaneImage(K, x, p.batch, p.in_h, p.in_w, p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
+  LaneImage X = BuildLaneImage(K, BatchNormed(x_bn, x, p.batch * p.in_h * p.in_w), p.batch, p.in_h, p.in_w,
+                               p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
   // dy lane image padded with zeros up to whole tiles, so tile overhang adds nothing.
   LaneImage D = BuildLaneImage(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 0, 0, OHt, OWt, 2);
   std::vector<TapList> taps = FullTaps(L, Wp * kLanes);

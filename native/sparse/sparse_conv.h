@@ -68,6 +68,7 @@
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "dense/batch_norm.h"
 #include "dense/epilogue.h"
 #include "sparse/pattern_layout.h"
 
@@ -88,8 +89,11 @@ bool SparseRunsDense(const Conv2DParams& p, const PatternLayout& layout, SparseP
 
 // y = epilogue(conv(x, W)) where W = UnpackToDense(layout). y [N, out_h, out_w, out_c] overwritten.
 // Throws std::invalid_argument for unsupported geometry or a layout whose channels differ.
+// x_bn (training, a conv after batch norm -> relu): x is the batch norm's input and the conv reads
+// x_bn's output (its relu'd y: BatchNormTrainingApply's bits) as it converts x rows to lanes, so that
+// activation is never written out; paths without such a conversion compute it into a buffer first.
 void SparseConv2DForward(const Conv2DParams& p, const float* x, const PatternLayout& layout,
-                         const Epilogue& ep, float* y);
+                         const Epilogue& ep, float* y, const BatchNormRows* x_bn = nullptr);
 
 // y = max pool `pool` of epilogue(conv(x, W)) (MaxPoolForward's bits; y [N, pool.out_h, pool.out_w,
 // out_c] overwritten). Pool windows that tile the conv output (stride = window, no padding: VGG's
@@ -109,8 +113,10 @@ void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const Pat
 // Gradient w.r.t. the kept weights only, in packed order: out_values[i] pairs with layout.values[i]
 // (size layout.NumValues(), overwritten). Pruned positions get no gradient by construction; use
 // ScatterPackedToDense (pattern_layout.h) for a dense HWIO gradient with zeros elsewhere.
+// x_bn: as in SparseConv2DForward.
 void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                const PatternLayout& layout, float* out_values);
+                                const PatternLayout& layout, float* out_values,
+                                const BatchNormRows* x_bn = nullptr);
 
 // Convenience: SparseConv2DBackpropFilter then ScatterPackedToDense into dfilter [3,3,in_c,out_c].
 void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,

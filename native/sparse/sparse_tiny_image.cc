@@ -21,17 +21,25 @@ float* Buffer(int which, size_t n) {
   return AlignedScratch(bufs[which], n);
 }
 
-// NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero).
-float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which) {
+// NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero); with bn, the lanes of bn's output
+// (each pixel's C floats through the batch norm on the way).
+float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which,
+               const BatchNormRows* bn = nullptr) {
   const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
   float* dst = Buffer(which, static_cast<size_t>(nb * C * chan));
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> normed_buf;
+    float* normed = bn ? AlignedScratch(normed_buf, static_cast<size_t>(kLanes * C)) : nullptr;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / pix, px = i % pix;
       const float* s[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t b = bb * kLanes + l;
         s[l] = b < N ? src + (b * pix + px) * C : nullptr;
+        if (bn && s[l]) {
+          bn->Apply(s[l], 1, normed + l * C);
+          s[l] = normed + l * C;
+        }
       }
       K.pack8(s, C, dst + bb * C * chan + px * kLanes, chan);
     }
@@ -126,7 +134,7 @@ void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
 // y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep), max pooled by tiling windows
 // pool_fh x pool_fw when pool_fh > 0.
 void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y,
-                int64_t pool_fh = 0, int64_t pool_fw = 0) {
+                int64_t pool_fh = 0, int64_t pool_fw = 0, const BatchNormRows* x_bn = nullptr) {
   const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
   a.L = &L;
@@ -134,7 +142,7 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
   a.nb = (N + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, N, S, L.in_c, 0);
+  a.x = ToLanes(K, x, N, S, L.in_c, 0, x_bn);
   a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
   RunSlots(L, false, a);
   if (pool_fh > 0)
@@ -168,9 +176,9 @@ bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L) {
 }
 
 void SparseTinyImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
-                            const Epilogue& ep, float* y) {
+                            const Epilogue& ep, float* y, const BatchNormRows* x_bn) {
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageForward: unsupported call");
-  RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y);
+  RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y, 0, 0, x_bn);
 }
 
 void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
@@ -190,7 +198,7 @@ void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const 
 }
 
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                   const PatternLayout& L, float* out_values) {
+                                   const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageBackpropFilter: unsupported call");
   const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
@@ -199,7 +207,7 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
   a.nb = (p.batch + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0);
+  a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0, x_bn);
   a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2);
   a.out_values = out_values;
   a.grad_block_floats = TinyGradBlockFloats();

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "dense/batch_norm.h"
 #include "dense/epilogue.h"
 #include "sparse/pattern_layout.h"
 
@@ -30,9 +31,9 @@ namespace clicktrain {
 // calls of at most kSmallImageMaxPixels output pixels to sparse_small.h first.)
 bool TinyImageSupported(const Conv2DParams& p, const PatternLayout& L);
 
-// y = epilogue(conv(x, W)).
+// y = epilogue(conv(x, W)); x_bn: x read through that batch norm (sparse_conv.h).
 void SparseTinyImageForward(const Conv2DParams& p, const float* x, const PatternLayout& L,
-                            const Epilogue& ep, float* y);
+                            const Epilogue& ep, float* y, const BatchNormRows* x_bn = nullptr);
 
 // y = max pool `pool` of that, windows tiling the output (dense/pooling.h: PoolWindowsTileInput;
 // MaxPoolTiledBlock's bits, so not 1x1), pooled as the result leaves the lane layout.
@@ -45,7 +46,8 @@ void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const 
 
 // Gradient of the kept weights in packed order (see SparseConv2DBackpropFilter).
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                   const PatternLayout& L, float* out_values);
+                                   const PatternLayout& L, float* out_values,
+                                   const BatchNormRows* x_bn = nullptr);
 
 namespace sparse_internal {
 

@@ -8,6 +8,7 @@
 
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "dense/batch_norm.h"
 #include "dense/pooling.h"
 #include "sparse/frozen_update.h"
 #include "sparse/pattern_layout.h"
@@ -286,6 +287,39 @@ void CheckForwardMaxPool(Runner& r, const Conv2DParams& p, const std::vector<flo
                 "max pool of another shape " + d);
 }
 
+// The forward and backward-filter reading x through a training batch norm (+ relu): the bits of
+// the same passes on BatchNormTrainingApply's output, on every path (lane strips, tiny images,
+// flat, small, whole-image, dense fallback).
+void CheckInputBatchNorm(Runner& r, const Conv2DParams& p, const PatternLayout& L, const Epilogue& ep,
+                         const std::vector<float>& dy, const std::string& d) {
+  const int64_t C = p.in_c, rows = p.batch * p.in_h * p.in_w;
+  auto x = RandomVector(static_cast<size_t>(p.InputSize()), -2.f, 3.f);
+  auto mean = RandomVector(static_cast<size_t>(C), -1.f, 1.f), var = RandomVector(static_cast<size_t>(C), 0.1f, 2.f);
+  auto scale = RandomVector(static_cast<size_t>(C)), offset = RandomVector(static_cast<size_t>(C));
+  for (bool relu : {true, false}) {
+    const std::string dr = d + (relu ? " input bn+relu" : " input bn");
+    const BatchNormRows bn(C, mean.data(), var.data(), scale.data(), relu ? offset.data() : nullptr, 1e-3f, relu);
+    std::vector<float> xn(x.size());
+    BatchNormTrainingApply(rows, C, x.data(), mean.data(), var.data(), scale.data(), relu ? offset.data() : nullptr,
+                           1e-3f, relu, xn.data());
+    std::vector<float> want(static_cast<size_t>(p.OutputSize()));
+    SparseConv2DForward(p, xn.data(), L, ep, want.data());
+    auto y = Poisoned(want.size());
+    r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data(), &bn); }, "forward through bn runs " + dr);
+    r.Check(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)) == 0, "forward through bn bits " + dr);
+    std::vector<float> gwant(static_cast<size_t>(L.NumValues()));
+    SparseConv2DBackpropFilter(p, xn.data(), dy.data(), L, gwant.data());
+    auto g = Poisoned(gwant.size());
+    r.Expect([&] { SparseConv2DBackpropFilter(p, x.data(), dy.data(), L, g.data(), &bn); },
+             "backprop filter through bn runs " + dr);
+    r.Check(std::memcmp(g.data(), gwant.data(), gwant.size() * sizeof(float)) == 0,
+            "backprop filter through bn bits " + dr);
+  }
+  const BatchNormRows other(C + 1, mean.data(), var.data(), nullptr, nullptr, 1e-3f, true);
+  auto y = Poisoned(static_cast<size_t>(p.OutputSize()));
+  r.ExpectThrow([&] { SparseConv2DForward(p, x.data(), L, ep, y.data(), &other); }, "bn of other channels " + d);
+}
+
 struct Case {
   Conv2DParams p;
   int lib, pat;
@@ -320,6 +354,7 @@ void RunCaseOn(Runner& r, const Case& c, PatternLayout& L, const std::vector<uin
   r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data()); }, "forward runs " + d);
   r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), 1e-5, "forward " + d);
   CheckForwardMaxPool(r, p, x, L, ep, d);
+  CheckInputBatchNorm(r, p, L, ep, dy, d);
   CheckBatchNormFold(r, ep, p.batch * p.out_h * p.out_w, p.out_c,
                      [&](const Epilogue& e, float* out) { SparseConv2DForward(p, x.data(), L, e, out); }, d);
   // Backward data.

@@ -31,6 +31,10 @@ export interface BatchNormFold {
   relu: boolean;
 }
 
+/** A training batch norm (+ relu) that a sparse conv reads its input through (x is then the batch
+ * norm's input): BatchNormFold's fields, each array with one value per input channel. */
+export type InputBatchNorm = BatchNormFold;
+
 export interface Addon {
   info(): AddonInfo;
   setNumThreads(n: number): number;

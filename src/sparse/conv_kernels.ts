@@ -3,7 +3,7 @@ import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {ClickTrainBackend} from '../backend/backend';
 import type {NativeEpilogue} from '../backend/kernel_utils';
-import type {BatchNormFold, ConvGeometry} from '../native/addon';
+import type {BatchNormFold, ConvGeometry, InputBatchNorm} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {deferredDense} from './frozen_update';
 import {SparseLayout, sparseAddon} from './layout';
@@ -15,11 +15,12 @@ export type ConvRunner = (y: Float32Array, batchNorm: BatchNormFold | null) => v
 export type ConvMaxPoolRunner = (y: Float32Array, batchNorm: BatchNormFold | null, pool: ConvGeometry) => void;
 
 /** The sparse forward for this call (its layout chosen now, run later with the layout's values
- * at that time), or null when the dense kernel must run. */
+ * at that time), or null when the dense kernel must run. xbn: xv is the input of this batch norm,
+ * which the conv reads x through (convInputThroughBatchNorm); no max pool runner then. */
 export function sparseForwardRunner(
     backend: ClickTrainBackend, x: TensorInfo, filter: TensorInfo, g: ConvGeometry,
-    xv: Float32Array, ep: NativeEpilogue | null):
-    {run: ConvRunner, runMaxPool: ConvMaxPoolRunner, layout: SparseLayout} | null {
+    xv: Float32Array, ep: NativeEpilogue | null, xbn: InputBatchNorm | null = null):
+    {run: ConvRunner, runMaxPool?: ConvMaxPoolRunner, layout: SparseLayout} | null {
   if (filter.shape[0] !== 3 || filter.shape[1] !== 3) return null;
   const chosen = layoutForFilter(backend, filter, g);
   noteForwardInput(x, filter.shape, chosen);
@@ -27,9 +28,11 @@ export function sparseForwardRunner(
   const layout = layoutOf(chosen);
   const run: ConvRunner = (y, batchNorm) => {
     sparseAddon().sparseForward(layout.handle, g, xv, y, ep?.bias ?? null, ep?.activation ?? 0,
-                                ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm);
+                                ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm, xbn);
     sparseCallCounts.forward++;
+    if (xbn) sparseCallCounts.inputBatchNorm++;
   };
+  if (xbn) return {run, layout};
   const runMaxPool: ConvMaxPoolRunner = (y, batchNorm, pool) => {
     sparseAddon().sparseForwardMaxPool(layout.handle, g, pool, xv, y, ep?.bias ?? null, ep?.activation ?? 0,
                                        ep?.leakyAlpha ?? 0, ep?.prelu ?? null, batchNorm);
@@ -58,10 +61,10 @@ const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();
 
 /** A frozen layer's backward-filter: the gradient at kept positions, packed (for the frozen
  * optimiser step, frozen_update.ts) behind a deferred dense tensor (zeros elsewhere). Null when
- * the dense kernel must run. */
+ * the dense kernel must run. xbn: as in sparseForwardRunner. */
 export function sparseConvBackpropFilter(
     backend: ClickTrainBackend, x: TensorInfo, filterShape: number[], g: ConvGeometry,
-    xv: Float32Array, dy: Float32Array): TensorInfo | null {
+    xv: Float32Array, dy: Float32Array, xbn: InputBatchNorm | null = null): TensorInfo | null {
   if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const entry = frozenForBackpropFilter(x, filterShape);
   if (!entry || !sparseAddon().sparseSupported(g)) return null;
@@ -70,7 +73,8 @@ export function sparseConvBackpropFilter(
     gradientSlots.set(entry, slots = new PackedSlots(entry.layout.keptWeights));
   }
   const slot = slots.take(backend);
-  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, null, slot.values);
+  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, null, slot.values, xbn);
+  if (xbn) sparseCallCounts.inputBatchNorm++;
   const info = deferredDense(backend, entry, filterShape, slot);
   entry.packedGradient = {dataId: info.dataId, values: slot.values};
   sparseCallCounts.backpropFilter++;

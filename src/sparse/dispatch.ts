@@ -45,8 +45,11 @@ const byDataId = new WeakMap<object, SparseLayout | FrozenEntry | 'dense'>();
 const readers = new WeakMap<object, Array<{filterShape: number[], entry: FrozenEntry | 'other'}>>();
 
 /** How often each sparse kernel ran (for tests, the bench and the training report);
- * forwardMaxPool: forwards that ran with a max pool of their output (counted in forward too). */
-export const sparseCallCounts = {forward: 0, forwardMaxPool: 0, backpropInput: 0, backpropFilter: 0, optimizerStep: 0};
+ * forwardMaxPool: forwards that ran with a max pool of their output (counted in forward too);
+ * inputBatchNorm: forwards and backward-filters that read their input through a batch norm. */
+export const sparseCallCounts = {
+  forward: 0, forwardMaxPool: 0, inputBatchNorm: 0, backpropInput: 0, backpropFilter: 0, optimizerStep: 0,
+};
 
 let detectionEnabled = process.env.CLICKTRAIN_SPARSE !== '0';
 let kernelsEnabled = process.env.CLICKTRAIN_SPARSE !== '0';

@@ -6,7 +6,7 @@
  * Masks: Uint16Array of length inC*outC, index ic*outC + oc (the order of a [3,3,inC,outC] weight's
  * inner dims), bit kh*3+kw set = tap kept, 0 = kernel removed.
  */
-import {addon, BatchNormFold, ConvGeometry} from '../native/addon';
+import {addon, BatchNormFold, ConvGeometry, InputBatchNorm} from '../native/addon';
 
 export interface LayoutStats {
   inC: number;
@@ -38,13 +38,15 @@ interface SparseAddon {
   sparseSupported(g: ConvGeometry): boolean;
   sparseForward(h: Handle, g: ConvGeometry, x: Float32Array, y: Float32Array,
                 bias: Float32Array | null, activation: number, leakyAlpha: number,
-                prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
+                prelu: Float32Array | null, batchNorm?: BatchNormFold | null,
+                inputBatchNorm?: InputBatchNorm | null): void;
   sparseForwardMaxPool(h: Handle, g: ConvGeometry, pool: ConvGeometry, x: Float32Array, y: Float32Array,
                        bias: Float32Array | null, activation: number, leakyAlpha: number,
                        prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
   sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
   sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
-                       dfilter: Float32Array | null, packed?: Float32Array): void;
+                       dfilter: Float32Array | null, packed?: Float32Array | null,
+                       inputBatchNorm?: InputBatchNorm | null): void;
   sparseGatherPacked(h: Handle, dense: Float32Array, packed: Float32Array): void;
   sparseScatterPacked(h: Handle, packed: Float32Array, dense: Float32Array): void;
   sparseFrozenSgd(h: Handle, gradPacked: Float32Array, c: number, valueOut: Float32Array): void;

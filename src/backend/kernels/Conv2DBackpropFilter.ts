@@ -8,21 +8,29 @@ import {convGeometry} from '../conv_geometry';
 import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
 
+import {convInputThroughBatchNorm} from './batch_norm_relu';
+
 export const conv2DBackpropFilterConfig =
     nativeKernel(Conv2DBackpropFilter, ({inputs, backend, attrs}) => {
       const {x, dy} = inputs;
       const {strides, pad, dataFormat, dimRoundingMode, filterShape} =
           attrs as unknown as Conv2DBackpropFilterAttrs;
-      const xv = f32(backend, x), dyv = f32(backend, dy);
-      if (!x || !dy || !xv || !dyv || dataFormat === 'NCHW') return null;
+      const dyv = f32(backend, dy);
+      if (!x || !dy || !dyv || dataFormat === 'NCHW') return null;
       const info = backend_util.computeConv2DInfo(
           x.shape as [number, number, number, number], filterShape, strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
       const g = convGeometry(info);
       // A frozen layer's gradient must be zero at pruned positions: the CPU sparse kernel gives
-      // that; the dense GPU kernel would not, so frozen layers never take the GPU route here.
-      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xv, dyv);
+      // that; the dense GPU kernel would not, so frozen layers never take the GPU route here. x
+      // still pending as a relu'd training batch norm is read through it (never computed).
+      const through = convInputThroughBatchNorm(backend, x);
+      const xin = through ? through.x : f32(backend, x);
+      if (!xin) return null;
+      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xin, dyv, through?.bn ?? null);
       if (frozen) return frozen;
+      const xv = through ? f32(backend, x) : xin;  // (computes x when it is still deferred)
+      if (!xv) return null;
       const dw = output(backend, filterShape);
       if (!tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
         addon().conv2dBackpropFilter(g, xv, dyv, dw.values);

@@ -7,13 +7,16 @@ import {ConvRunner, sparseForwardRunner} from '../../sparse/conv_kernels';
 import {convGeometry} from '../conv_geometry';
 import {f32, nativeEpilogue, nativeKernel, output} from '../kernel_utils';
 
+import {convInputThroughBatchNorm} from './batch_norm_relu';
 import {convBatchNormFusionEnabled, deferredConv} from './conv_batch_norm';
 
 export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, attrs}) => {
   const {x, filter, bias, preluActivationWeights} = inputs;
   const {strides, pad, dataFormat, dilations, dimRoundingMode, activation, leakyreluAlpha} =
       attrs as unknown as FusedConv2DAttrs;
-  const xv = f32(backend, x);
+  // A pending relu'd training batch norm is read through by a sparse conv (never written).
+  const through = convInputThroughBatchNorm(backend, x);
+  let xv = through ? through.x : f32(backend, x);
   if (!x || !filter || !xv || filter.dtype !== 'float32' || dataFormat === 'NCHW') return null;
   const info = backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],
@@ -23,8 +26,13 @@ export const fusedConv2DConfig = nativeKernel(FusedConv2D, ({inputs, backend, at
       backend, info.outShape, bias, preluActivationWeights, activation, leakyreluAlpha);
   if (!ep) return null;
   const g = convGeometry(info);
-  const pins = [xv, ...(ep.bias ? [ep.bias] : []), ...(ep.prelu ? [ep.prelu] : [])];
-  const sparse = sparseForwardRunner(backend, x, filter, g, xv, ep);
+  const sparse = sparseForwardRunner(backend, x, filter, g, xv, ep, through?.bn ?? null);
+  if (through && !sparse) {
+    xv = f32(backend, x);  // (computes x: the dense kernel reads it)
+    if (!xv) return null;
+  }
+  const pins = [...(sparse && through ? through.pins : [xv]), ...(ep.bias ? [ep.bias] : []),
+                ...(ep.prelu ? [ep.prelu] : [])];
   let run: ConvRunner;
   if (sparse) {
     run = sparse.run;

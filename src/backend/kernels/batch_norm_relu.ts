@@ -10,6 +10,9 @@
  * - in training, relu(y) is itself returned deferred: a max pool of it reads it from x and the
  *   statistics row by row and records its argmaxes, and the pool's gradient scatters from those
  *   (./Pooling.ts), so relu(y) is never written, read by the pool, nor read again by its gradient.
+ * - in training, a sparse conv of relu(y) (its forward and backward-filter) reads x through the
+ *   batch norm as it converts x to its lane layout, so relu(y) is never written at all
+ *   (convInputThroughBatchNorm; CLICKTRAIN_FUSED_BN_CONV=0 turns that part off).
  * All recompute y with the forward's own native code and arrays (pinned, see backend.ts), so every
  * result has the bits of the unfused ops. Any other reader of the deferred tensors gets their values
  * computed on first read. CLICKTRAIN_FUSED_BN_RELU=0 turns the fusion off (for comparisons),
@@ -17,7 +20,7 @@
  */
 import {TensorInfo, util} from '@tensorflow/tfjs-core';
 
-import {addon} from '../../native/addon';
+import {addon, InputBatchNorm} from '../../native/addon';
 import type {ClickTrainBackend} from '../backend';
 import {deferredOutput, f32, output} from '../kernel_utils';
 
@@ -25,6 +28,7 @@ import {PooledGradSource, pendingPooledGrad, pooledGradShape, scatterPooledGrad}
 
 let fusionEnabled = process.env.CLICKTRAIN_FUSED_BN_RELU !== '0';
 let poolFusionEnabled = process.env.CLICKTRAIN_FUSED_BN_POOL !== '0';
+let convFusionEnabled = process.env.CLICKTRAIN_FUSED_BN_CONV !== '0';
 
 /** Turns the fusion on or off for the kernels that run from now on (tests and A/B benches). */
 export function setBatchNormReluFusion(on: boolean): void {
@@ -34,6 +38,11 @@ export function setBatchNormReluFusion(on: boolean): void {
 /** The same for the max pool of a relu'd training batch norm only. */
 export function setBatchNormPoolFusion(on: boolean): void {
   poolFusionEnabled = on;
+}
+
+/** The same for the sparse convs that read a relu'd training batch norm only. */
+export function setBatchNormConvFusion(on: boolean): void {
+  convFusionEnabled = on;
 }
 
 /** clicktrain::BinaryOp::kReluGrad (native/elementwise/broadcast.h): dy * step(x), NaN passed. */
@@ -118,6 +127,22 @@ export function pendingReluOfBatchNorm(backend: ClickTrainBackend, x: TensorInfo
   if (!fusionEnabled || !poolFusionEnabled || !x || !backend.isDeferred(x.dataId)) return null;
   const s = backend.fusedSource(x.dataId) as ReluOfBatchNormSource | undefined;
   return s?.kind === 'reluOfBatchNorm' ? s.bn : null;
+}
+
+/** x as the input of the pending relu'd training batch norm that computes it, and that batch norm as
+ * a sparse conv's input batch norm (the conv then reads x through it: relu(y) is never written, see
+ * SparseConv2DForward in native/sparse/sparse_conv.h); null when x is anything else, or with the
+ * fusion off. `pins`: the arrays the conv reads. */
+export function convInputThroughBatchNorm(backend: ClickTrainBackend, x: TensorInfo | null | undefined):
+    {x: Float32Array, bn: InputBatchNorm, pins: Float32Array[]} | null {
+  const s = convFusionEnabled ? pendingReluOfBatchNorm(backend, x) : null;
+  if (!s || !x || x.shape.length !== 4 || s.channels !== x.shape[3] ||
+      s.rows * s.channels !== util.sizeFromShape(x.shape)) {
+    return null;
+  }
+  const bn: InputBatchNorm = {mean: s.mean, variance: s.variance, scale: s.scale, offset: s.offset,
+                              epsilon: s.epsilon, relu: true};
+  return {x: s.x, bn, pins: batchNormArrays(s)};
 }
 
 /** The relu gradient dy * step(y) of a deferred batch-norm output y, deferred (the batch-norm
