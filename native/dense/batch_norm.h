@@ -82,6 +82,13 @@ class BatchNormRows {
   // y[0, rows * channels) from x[0, rows * channels).
   void Apply(const float* x, int64_t rows, float* y) const;
   int64_t channels() const { return channels_; }
+  // The per-channel affine Apply computes, y = (x - sub) * mul + add (each operation rounded, no
+  // fused multiply-add), then tfjs's Relu (NaN passes) when relu(): for kernels that apply it on
+  // the way into their own layout (sparse/lanes_affine.h).
+  const float* sub() const { return sub_.data(); }
+  const float* mul() const { return mul_.data(); }
+  const float* add() const { return add_.data(); }
+  bool relu() const { return relu_; }
 
  private:
   int64_t channels_;

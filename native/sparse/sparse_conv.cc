@@ -108,23 +108,17 @@ LaneImage BuildLaneImage(const IsaKernels& K, const float* src, int64_t N, int64
   return im;
 }
 
-// K.to_lanes of bn's output when bn is given (else of src itself): the input rows the range
-// [hp_begin, hp_end) covers go through the batch norm into a thread-local buffer first, then to
-// lanes from there (L2-sized for a strip), so bn's output is never written out whole.
+// K.to_lanes of bn's output when bn is given (else of src itself), the batch norm applied to each
+// element as it is loaded (lanes_affine.h): bn's output is never written out.
 void ToLanesThrough(const IsaKernels& K, const BatchNormRows* bn, const float* src, int64_t H, int64_t W, int64_t C,
                     int64_t b0, int nl, int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp, int64_t hp_begin,
                     int64_t hp_end, float* dst) {
-  const int64_t ih0 = std::max<int64_t>(0, hp_begin - pad_h), ih1 = std::min<int64_t>(H, hp_end - pad_h);
-  if (!bn || ih1 <= ih0) {
+  if (!bn) {
     K.to_lanes(src, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, dst);
     return;
   }
-  const int64_t rows = ih1 - ih0, image = rows * W * C;
-  thread_local std::vector<float> normed_buf;
-  float* normed = AlignedScratch(normed_buf, static_cast<size_t>(nl * image));
-  for (int l = 0; l < nl; ++l) bn->Apply(src + ((b0 + l) * H + ih0) * W * C, rows * W, normed + l * image);
-  // normed holds input rows [ih0, ih1) of the nl images: lane row hp reads its row hp - pad_h - ih0.
-  K.to_lanes(normed, rows, W, C, 0, nl, pad_h + ih0, pad_w, Hp, Wp, hp_begin, hp_end, dst);
+  const LaneAffine f{bn->sub(), bn->mul(), bn->add(), bn->relu()};
+  K.to_lanes_affine(src, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, f, dst);
 }
 
 // x through bn (when given) written out whole into a per-thread buffer, for the paths that read

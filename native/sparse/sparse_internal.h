@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "sparse/lanes_affine.h"
 
 namespace clicktrain {
 namespace sparse_internal {
@@ -149,6 +150,9 @@ struct IsaKernels {
   // unpack8: d[l][c] = s[c * cs + l] for every l with d[l] != nullptr
   void (*pack8)(const float* const* s, int64_t C, float* d, int64_t cs);
   void (*unpack8)(const float* s, int64_t C, int64_t cs, float* const* d);
+  // to_lanes and pack8 of a batch norm's output from its input (lanes_affine.h).
+  ToLanesAffineFn to_lanes_affine;
+  Pack8AffineFn pack8_affine;
 };
 
 const IsaKernels& GenericKernels();

@@ -43,6 +43,8 @@ IsaKernels MakeGeneric() {
   k.to_lanes = &ToLanesScalar;
   k.pack8 = &Pack8Scalar;
   k.unpack8 = &Unpack8Scalar;
+  k.to_lanes_affine = &ToLanesAffineGeneric;
+  k.pack8_affine = &Pack8AffineGeneric;
   return k;
 }
 

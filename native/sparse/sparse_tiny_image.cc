@@ -22,26 +22,24 @@ float* Buffer(int which, size_t n) {
 }
 
 // NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero); with bn, the lanes of bn's output
-// (each pixel's C floats through the batch norm on the way).
+// (each element through the batch norm on the way: lanes_affine.h).
 float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which,
                const BatchNormRows* bn = nullptr) {
   const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
   float* dst = Buffer(which, static_cast<size_t>(nb * C * chan));
+  const LaneAffine f = bn ? LaneAffine{bn->sub(), bn->mul(), bn->add(), bn->relu()} : LaneAffine{};
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
-    thread_local std::vector<float> normed_buf;
-    float* normed = bn ? AlignedScratch(normed_buf, static_cast<size_t>(kLanes * C)) : nullptr;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / pix, px = i % pix;
       const float* s[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t b = bb * kLanes + l;
         s[l] = b < N ? src + (b * pix + px) * C : nullptr;
-        if (bn && s[l]) {
-          bn->Apply(s[l], 1, normed + l * C);
-          s[l] = normed + l * C;
-        }
       }
-      K.pack8(s, C, dst + bb * C * chan + px * kLanes, chan);
+      if (bn)
+        K.pack8_affine(s, C, dst + bb * C * chan + px * kLanes, chan, f);
+      else
+        K.pack8(s, C, dst + bb * C * chan + px * kLanes, chan);
     }
   });
   return dst;
