@@ -97,7 +97,10 @@ void SparseSmallImageForward(const Conv2DParams& p, const float* x, const Patter
   }
   const std::shared_ptr<const SmallRows> rows = CachedRows(L);
   sparse_internal::SmallSlotArgs a{&L, col, taps.data(), rows ? rows->rows.data() : nullptr, vecs, pixels, y};
-  auto fn = sparse_internal::UseAvx2Kernels() ? sparse_internal::SmallSlotsAvx2 : sparse_internal::SmallSlotsGeneric;
+  const Isa isa = ActiveIsa();
+  auto fn = isa >= Isa::kAvx512 ? sparse_internal::SmallSlotsAvx512
+            : isa >= Isa::kAvx2 ? sparse_internal::SmallSlotsAvx2
+                                : sparse_internal::SmallSlotsGeneric;
   ParallelFor(L.out_c, 16, [&](int64_t s0, int64_t s1) { fn(a, s0, s1); });
   ApplyEpilogue(ep, pixels, L.out_c, y);
 }

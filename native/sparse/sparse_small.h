@@ -34,9 +34,10 @@ struct SmallSlotArgs {
   int64_t pixels;             // valid lanes
   float* y;                   // [pixels][out_c]
 };
-// Slots [s0, s1) of the layout; generic and AVX2 builds of the same code.
+// Slots [s0, s1) of the layout; generic, AVX2 and AVX-512 builds of the same code.
 void SmallSlotsGeneric(const SmallSlotArgs& a, int64_t s0, int64_t s1);
 void SmallSlotsAvx2(const SmallSlotArgs& a, int64_t s0, int64_t s1);
+void SmallSlotsAvx512(const SmallSlotArgs& a, int64_t s0, int64_t s1);
 
 }  // namespace sparse_internal
 }  // namespace clicktrain

@@ -115,8 +115,9 @@ bool AllFourEntry(const PatternLayout& L) {
 // channel; gradient: its kernels' values).
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
-  const Fn fn = grad ? (UseAvx2Kernels() ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
-                     : (UseAvx2Kernels() ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
+  const Isa isa = ActiveIsa();
+  const Fn fn = grad ? (isa >= Isa::kAvx512 ? TinyGradSlotsAvx512 : isa >= Isa::kAvx2 ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
+                     : (isa >= Isa::kAvx512 ? TinyForwardSlotsAvx512 : isa >= Isa::kAvx2 ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
   const int64_t slots = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), slots));
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {

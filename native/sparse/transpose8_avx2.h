@@ -5,6 +5,7 @@
 
 namespace clicktrain {
 namespace sparse_internal {
+namespace {  // (each including file's own copy, built with its own ISA flags)
 
 // In-register 8x8 transpose of r[0..7].
 inline void Transpose8(__m256 r[8]) {
@@ -26,5 +27,6 @@ inline void Transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+}  // namespace
 }  // namespace sparse_internal
 }  // namespace clicktrain
