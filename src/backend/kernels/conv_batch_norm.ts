@@ -2,10 +2,11 @@
  * Inference conv -> batch norm -> relu in one pass (the VGG/ResNet block at predict time).
  * FusedConv2D returns its result deferred, with a description of how to compute it; a
  * FusedBatchNorm of that still-uncomputed result returns its own result deferred, described as
- * "the conv with this batch norm folded into its epilogue"; the Relu of that runs the conv once with
- * the batch norm and relu applied as each output row is written (native/dense/epilogue.h). The conv
- * output and the batch-norm output are never written and read back: one activation-sized pass per
- * layer less. The folded epilogue uses the batch-norm kernel's own arithmetic, so the result has the
+ * "the conv with this batch norm folded into its epilogue"; the Relu of that is deferred again (the
+ * conv with batch norm and relu), and when read runs the conv once with both applied as each output
+ * row is written (native/dense/epilogue.h), or, read by a max pool, runs the conv with the pool too
+ * (./Pooling.ts). The conv output and the batch-norm output are never written and read back: one
+ * activation-sized pass per layer less. The folded epilogue uses the batch-norm kernel's own arithmetic, so the result has the
  * bits of the three kernels run one by one. Any other reader of a deferred result gets it computed
  * on first read, from pinned inputs.
  *
@@ -20,7 +21,7 @@ import type {BatchNormFold} from '../../native/addon';
 import type {ConvMaxPoolRunner, ConvRunner} from '../../sparse/conv_kernels';
 import type {SparseLayout} from '../../sparse/layout';
 import type {ClickTrainBackend} from '../backend';
-import {deferredOutput, output} from '../kernel_utils';
+import {deferredOutput} from '../kernel_utils';
 
 let fusionEnabled = process.env.CLICKTRAIN_FUSED_CONV_BN !== '0';
 
