@@ -10,78 +10,86 @@
 namespace clicktrain_binding {
 namespace {
 
-std::string Msg(const char* name, const std::string& what) {
-  return std::string("clicktrain: batchNorm fold '") + name + "' " + what;
-}
-
-// obj[name]: a Float32Array of `channels` elements or one (required), or null/undefined (optional).
-const float* Param(const Napi::Env& env, const Napi::Object& obj, const char* name, int64_t channels,
-                   bool required, int64_t* len) {
-  *len = 0;
-  Napi::Value v = obj.Get(name);
-  if (v.IsNull() || v.IsUndefined()) {
-    if (required) throw Napi::TypeError::New(env, Msg(name, "is required"));
-    return nullptr;
+// A batch-norm argument object {mean, variance, scale|null, offset|null, epsilon, relu}; `kind`
+// names it in errors. Arrays must have `channels` elements, or one when one_ok.
+class BatchNormObject {
+ public:
+  BatchNormObject(const Napi::CallbackInfo& info, size_t i, const char* kind, int64_t channels, bool one_ok)
+      : env_(info.Env()), kind_(kind), channels_(channels), one_ok_(one_ok) {
+    present_ = i < info.Length() && !info[i].IsNull() && !info[i].IsUndefined();
+    if (!present_) return;
+    if (!info[i].IsObject()) throw Napi::TypeError::New(env_, std::string("clicktrain: ") + kind + " must be an object");
+    obj_ = info[i].As<Napi::Object>();
   }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw Napi::TypeError::New(env, Msg(name, "must be a Float32Array"));
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  *len = static_cast<int64_t>(a.ElementLength());
-  if (*len != channels && *len != 1)
-    throw Napi::RangeError::New(env, Msg(name, "must have one value per output channel, or one"));
-  return a.Data();
-}
+  bool present() const { return present_; }
+
+  // obj[name]: a Float32Array of the allowed length (required), or null/undefined (optional).
+  const float* Array(const char* name, bool required, int64_t* len = nullptr) const {
+    Napi::Value v = obj_.Get(name);
+    if (v.IsNull() || v.IsUndefined()) {
+      if (required) throw Napi::TypeError::New(env_, Msg(name, "is required"));
+      if (len) *len = 0;
+      return nullptr;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env_, Msg(name, "must be a Float32Array"));
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    const int64_t n = static_cast<int64_t>(a.ElementLength());
+    if (n != channels_ && !(one_ok_ && n == 1))
+      throw Napi::RangeError::New(env_, Msg(name, one_ok_ ? "must have one value per output channel, or one"
+                                                         : "must have " + std::to_string(channels_) +
+                                                               " elements (one per input channel)"));
+    if (len) *len = n;
+    return a.Data();
+  }
+  float Epsilon() const {
+    Napi::Value v = obj_.Get("epsilon");
+    if (!v.IsNumber()) throw Napi::TypeError::New(env_, Msg("epsilon", "must be a number"));
+    return static_cast<float>(v.As<Napi::Number>().DoubleValue());
+  }
+  bool Relu() const {
+    Napi::Value v = obj_.Get("relu");
+    if (!v.IsBoolean()) throw Napi::TypeError::New(env_, Msg("relu", "must be a boolean"));
+    return v.As<Napi::Boolean>().Value();
+  }
+
+ private:
+  std::string Msg(const char* name, const std::string& what) const {
+    return std::string("clicktrain: ") + kind_ + " '" + name + "' " + what;
+  }
+  Napi::Env env_;
+  const char* kind_;
+  int64_t channels_;
+  bool one_ok_;
+  bool present_ = false;
+  Napi::Object obj_;
+};
 
 }  // namespace
 
 std::optional<clicktrain::BatchNormFold> ArgBatchNormFold(const Napi::CallbackInfo& info, size_t i,
                                                           int64_t channels) {
-  const Napi::Env env = info.Env();
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
-  if (!info[i].IsObject()) throw Napi::TypeError::New(env, "clicktrain: batchNorm fold must be an object");
-  Napi::Object obj = info[i].As<Napi::Object>();
+  const BatchNormObject o(info, i, "batchNorm fold", channels, true);
+  if (!o.present()) return std::nullopt;
   clicktrain::BatchNormArgs a;
-  a.mean = Param(env, obj, "mean", channels, true, &a.mean_len);
-  a.variance = Param(env, obj, "variance", channels, true, &a.variance_len);
-  a.scale = Param(env, obj, "scale", channels, false, &a.scale_len);
-  a.offset = Param(env, obj, "offset", channels, false, &a.offset_len);
-  Napi::Value eps = obj.Get("epsilon"), relu = obj.Get("relu");
-  if (!eps.IsNumber()) throw Napi::TypeError::New(env, Msg("epsilon", "must be a number"));
-  if (!relu.IsBoolean()) throw Napi::TypeError::New(env, Msg("relu", "must be a boolean"));
-  a.epsilon = static_cast<float>(eps.As<Napi::Number>().DoubleValue());
-  return std::optional<clicktrain::BatchNormFold>(std::in_place, a, channels, relu.As<Napi::Boolean>().Value());
+  a.mean = o.Array("mean", true, &a.mean_len);
+  a.variance = o.Array("variance", true, &a.variance_len);
+  a.scale = o.Array("scale", false, &a.scale_len);
+  a.offset = o.Array("offset", false, &a.offset_len);
+  a.epsilon = o.Epsilon();
+  return std::optional<clicktrain::BatchNormFold>(std::in_place, a, channels, o.Relu());
 }
 
 std::optional<clicktrain::BatchNormRows> ArgInputBatchNorm(const Napi::CallbackInfo& info, size_t i,
                                                            int64_t channels) {
-  const Napi::Env env = info.Env();
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
-  if (!info[i].IsObject()) throw Napi::TypeError::New(env, "clicktrain: input batch norm must be an object");
-  Napi::Object obj = info[i].As<Napi::Object>();
-  auto array = [&](const char* name, bool required) -> const float* {
-    Napi::Value v = obj.Get(name);
-    if (v.IsNull() || v.IsUndefined()) {
-      if (required) throw Napi::TypeError::New(env, std::string("clicktrain: input batch norm '") + name + "' is required");
-      return nullptr;
-    }
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw Napi::TypeError::New(env, std::string("clicktrain: input batch norm '") + name + "' must be a Float32Array");
-    Napi::Float32Array a = v.As<Napi::Float32Array>();
-    if (static_cast<int64_t>(a.ElementLength()) != channels)
-      throw Napi::RangeError::New(env, std::string("clicktrain: input batch norm '") + name + "' must have " +
-                                           std::to_string(channels) + " elements (one per input channel)");
-    return a.Data();
-  };
-  const float* mean = array("mean", true);
-  const float* variance = array("variance", true);
-  const float* scale = array("scale", false);
-  const float* offset = array("offset", false);
-  Napi::Value eps = obj.Get("epsilon"), relu = obj.Get("relu");
-  if (!eps.IsNumber()) throw Napi::TypeError::New(env, "clicktrain: input batch norm 'epsilon' must be a number");
-  if (!relu.IsBoolean()) throw Napi::TypeError::New(env, "clicktrain: input batch norm 'relu' must be a boolean");
+  const BatchNormObject o(info, i, "input batch norm", channels, false);
+  if (!o.present()) return std::nullopt;
+  const float* mean = o.Array("mean", true);
+  const float* variance = o.Array("variance", true);
+  const float* scale = o.Array("scale", false);
+  const float* offset = o.Array("offset", false);
   return std::optional<clicktrain::BatchNormRows>(std::in_place, channels, mean, variance, scale, offset,
-                                                  static_cast<float>(eps.As<Napi::Number>().DoubleValue()),
-                                                  relu.As<Napi::Boolean>().Value());
+                                                  o.Epsilon(), o.Relu());
 }
 
 }  // namespace clicktrain_binding

@@ -2,6 +2,7 @@
 // dense weight, and run forward / backward-data / backward-filter on it. A layout lives in JS as
 // an External owning the native object (freed by the GC; its size is reported to V8).
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "binding/args.h"
@@ -97,21 +98,33 @@ Napi::Value Supported(const Napi::CallbackInfo& info) {
                                             clicktrain::SparseConvSupported(p));
 }
 
+// The arguments the forward bindings share, from info[i]: x, y (y_size elements), then bias|null,
+// activation, leakyAlpha, prelu|null, batchNorm? (args.h). Filled in place: ep points into fold.
+struct ForwardArgs {
+  Napi::Float32Array x, y;
+  clicktrain::Epilogue ep;
+  std::optional<clicktrain::BatchNormFold> fold;
+};
+void ArgForward(const Napi::CallbackInfo& info, size_t i, const Conv2DParams& p, int64_t y_size, ForwardArgs& a) {
+  a.x = ArgFloat32Array(info, i, "x");
+  a.y = ArgFloat32Array(info, i + 1, "y");
+  CheckLength(a.x, p.InputSize(), "x");
+  CheckLength(a.y, y_size, "y");
+  a.ep = ArgEpilogue(info, i + 2, p.out_c);
+  a.fold = ArgBatchNormFold(info, i + 6, p.out_c);
+  if (a.fold) a.ep.batch_norm = a.fold->epilogue();
+}
+
 // sparseForward(layout, geometry, x, y, bias|null, activation, leakyAlpha, prelu|null, batchNorm?,
 // inputBatchNorm?) batchNorm: an inference batch norm (+ relu) applied after the activation;
 // inputBatchNorm: a training batch norm (+ relu) x is read through (x is its input) (args.h).
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
-  auto x = ArgFloat32Array(info, 2, "x");
-  auto y = ArgFloat32Array(info, 3, "y");
-  CheckLength(x, p.InputSize(), "x");
-  CheckLength(y, p.OutputSize(), "y");
-  clicktrain::Epilogue ep = ArgEpilogue(info, 4, p.out_c);
-  const auto fold = ArgBatchNormFold(info, 8, p.out_c);
-  if (fold) ep.batch_norm = fold->epilogue();
+  ForwardArgs a;
+  ArgForward(info, 2, p, p.OutputSize(), a);
   const auto x_bn = ArgInputBatchNorm(info, 9, p.in_c);
-  clicktrain::SparseConv2DForward(p, x.Data(), h.layout, ep, y.Data(), x_bn ? &*x_bn : nullptr);
+  clicktrain::SparseConv2DForward(p, a.x.Data(), h.layout, a.ep, a.y.Data(), x_bn ? &*x_bn : nullptr);
   return info.Env().Undefined();
 }
 
@@ -122,14 +135,9 @@ Napi::Value ForwardMaxPool(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
   Conv2DParams pool = ArgConvParams(info, 2);
-  auto x = ArgFloat32Array(info, 3, "x");
-  auto y = ArgFloat32Array(info, 4, "y");
-  CheckLength(x, p.InputSize(), "x");
-  CheckLength(y, pool.OutputSize(), "y");
-  clicktrain::Epilogue ep = ArgEpilogue(info, 5, p.out_c);
-  const auto fold = ArgBatchNormFold(info, 9, p.out_c);
-  if (fold) ep.batch_norm = fold->epilogue();
-  clicktrain::SparseConv2DForwardMaxPool(p, x.Data(), h.layout, ep, pool, y.Data());  // (checks pool vs p)
+  ForwardArgs a;
+  ArgForward(info, 3, p, pool.OutputSize(), a);
+  clicktrain::SparseConv2DForwardMaxPool(p, a.x.Data(), h.layout, a.ep, pool, a.y.Data());  // (checks pool vs p)
   return info.Env().Undefined();
 }
 

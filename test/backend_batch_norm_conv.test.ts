@@ -84,8 +84,7 @@ function outputsAndGradients(model: tfl.LayersModel, x: tf.Tensor, ws: tf.Tensor
   });
 }
 
-const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)
-    .equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = ref.sameBits;
 
 test.each([
   [9, 24, 10, false],  // lane strips (forward and backward-filter)

@@ -9,6 +9,7 @@
 #include "common/thread_pool.h"
 #include "dense/pooling.h"
 #include "test_dense_ref.h"
+#include "test_pools.h"
 
 using namespace clicktrain;
 using namespace clicktrain_test;
@@ -196,20 +197,6 @@ void CheckPool(Runner& r, const Conv2DParams& p) {
       }
     r.Check(SameBits(y, TfjsPool(p, x, true), &where), "maxpool tiled blocks" + tag + " " + where);
   }
-}
-
-// Random pools whose windows tile the input (stride = window, no padding), 1x1 excluded.
-Conv2DParams RandomTilingPool() {
-  Conv2DParams p;
-  p.batch = RandInt(1, 3);
-  p.filter_h = p.stride_h = RandInt(1, 3);
-  p.filter_w = p.stride_w = RandInt(p.filter_h == 1 ? 2 : 1, 3);
-  p.out_h = RandInt(1, 6);
-  p.out_w = RandInt(1, 6);
-  p.in_h = p.out_h * p.filter_h;
-  p.in_w = p.out_w * p.filter_w;
-  p.in_c = p.out_c = RandInt(1, 21);
-  return p;
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "dense/max_pool_argmax.h"
 #include "dense/pooling.h"
 #include "test_dense_ref.h"
+#include "test_pools.h"
 
 using namespace clicktrain;
 using namespace clicktrain_test;
@@ -35,19 +36,6 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b, std::str
     }
   }
   return true;
-}
-
-Conv2DParams RandomDisjointPool() {
-  Conv2DParams p;
-  p.batch = RandInt(1, 3);
-  p.filter_h = p.stride_h = RandInt(1, 3);
-  p.filter_w = p.stride_w = RandInt(p.filter_h == 1 ? 2 : 1, 3);
-  p.out_h = RandInt(1, 6);
-  p.out_w = RandInt(1, 6);
-  p.in_h = p.out_h * p.stride_h;
-  p.in_w = p.out_w * p.stride_w;
-  p.in_c = p.out_c = RandInt(1, 21);
-  return p;
 }
 
 // The pooled gradient by random pixel ranges, and the batch-norm gradient over it block by block,
@@ -157,7 +145,7 @@ int main() {
     for (int threads : {1, 2}) {
       SetNumThreads(threads);
       for (int t = 0; t < 40; ++t) {
-        const Conv2DParams p = RandomDisjointPool();
+        const Conv2DParams p = RandomTilingPool();
         CheckBatchNorm(r, p);
         CheckRaw(r, p);
       }

@@ -226,3 +226,8 @@ export function testSeed(): number {
   const env = process.env.CLICKTRAIN_TEST_SEED;
   return env ? Number(env) : (Date.now() ^ (process.pid << 8)) >>> 0;
 }
+
+/** Whether two float arrays have the same bits (NaN payloads included). */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
