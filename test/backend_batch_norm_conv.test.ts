@@ -13,6 +13,7 @@ import {setBatchNormConvFusion} from '../src/backend/kernels/batch_norm_relu';
 import {addon} from '../src/native/addon';
 import {sparseCallCounts} from '../src/sparse';
 import * as ref from './helpers/reference';
+import {outputsAndGradients, randomOutputWeights} from './helpers/training';
 import * as masksHelper from './helpers/sparse_masks';
 
 const seed = ref.testSeed();
@@ -72,18 +73,6 @@ async function countReluApplies<T>(fn: () => T | Promise<T>): Promise<{result: T
   }
 }
 
-/** Outputs and gradients (input and every weight) of sum(out_i * w_i) in training mode. */
-function outputsAndGradients(model: tfl.LayersModel, x: tf.Tensor, ws: tf.Tensor[]): Float32Array[] {
-  return tf.tidy(() => {
-    const vars = model.trainableWeights.map((v) => v.read());
-    const outs = [model.apply(x, {training: true})].flat() as tf.Tensor[];
-    const f = (xx: tf.Tensor) => tf.addN(([model.apply(xx, {training: true})].flat() as tf.Tensor[])
-        .map((o, i) => tf.sum(tf.mul(o, ws[i]))));
-    const grads = tf.grads((xx: tf.Tensor, ..._v: tf.Tensor[]) => f(xx))([x, ...vars]);
-    return [...outs, ...grads].map((t) => t.dataSync() as Float32Array);
-  });
-}
-
 const same = ref.sameBits;
 
 test.each([
@@ -95,10 +84,7 @@ test.each([
    async (batch, size, channels, exposeRelu) => {
      const model = buildModel(size, channels, exposeRelu);
      const x = tf.tensor(r.floats(batch * size * size * 3), [batch, size, size, 3]);
-     const ws = model.outputs.map((o) => {
-       const shape = [batch, ...o.shape.slice(1)] as number[];
-       return tf.tensor(r.floats(shape.reduce((p, d) => p * d, 1)), shape);
-     });
+     const ws = randomOutputWeights(model, batch, r);
      setBatchNormConvFusion(false);
      const plain = await countReluApplies(() => outputsAndGradients(model, x, ws));
      setBatchNormConvFusion(true);

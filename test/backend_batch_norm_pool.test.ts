@@ -12,6 +12,7 @@ import '../src';
 import {addon} from '../src/native/addon';
 import {setBatchNormPoolFusion} from '../src/backend/kernels/batch_norm_relu';
 import * as ref from './helpers/reference';
+import {outputsAndGradients, randomOutputWeights} from './helpers/training';
 
 const seed = ref.testSeed();
 const r = ref.rng(seed);
@@ -68,26 +69,11 @@ async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, cou
   }
 }
 
-/** Outputs and gradients (input and every weight) of sum(out_i * w_i) in training mode. */
-function outputsAndGradients(model: tfl.LayersModel, x: tf.Tensor, ws: tf.Tensor[]): Float32Array[] {
-  return tf.tidy(() => {
-    const vars = model.trainableWeights.map((v) => v.read());
-    const outs = () => [model.apply(x, {training: true})].flat() as tf.Tensor[];
-    const f = (xx: tf.Tensor) => tf.addN(([model.apply(xx, {training: true})].flat() as tf.Tensor[])
-        .map((o, i) => tf.sum(tf.mul(o, ws[i]))));
-    const grads = tf.grads((xx: tf.Tensor, ..._v: tf.Tensor[]) => f(xx))([x, ...vars]);
-    return [...outs(), ...grads].map((t) => t.dataSync() as Float32Array);
-  });
-}
-
 async function compare(channels: number, pool: number, stride: number, exposeRelu: boolean) {
   const model = buildModel(channels, pool, stride, exposeRelu);
   const batch = 3;
   const x = tf.tensor(r.floats(batch * 8 * 12 * 3), [batch, 8, 12, 3]);
-  const ws = model.outputs.map((o) => {
-    const shape = [batch, ...o.shape.slice(1)] as number[];
-    return tf.tensor(r.floats(shape.reduce((p, d) => p * d, 1)), shape);
-  });
+  const ws = randomOutputWeights(model, batch, r);
   setBatchNormPoolFusion(true);
   const fused = await countNative(() => outputsAndGradients(model, x, ws));
   setBatchNormPoolFusion(false);
