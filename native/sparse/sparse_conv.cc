@@ -775,10 +775,6 @@ bool RunForwardLanes(const Conv2DParams& p, const float* x, const PatternLayout&
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 void CheckInputBatchNorm(const Conv2DParams& p, const BatchNormRows* x_bn, const char* what) {
   if (x_bn && x_bn->channels() != p.in_c)
     throw std::invalid_argument(std::string(what) + ": the input batch norm's channels differ from in_c");

@@ -116,8 +116,9 @@ bool AllFourEntry(const PatternLayout& L) {
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
   const Isa isa = ActiveIsa();
-  const Fn fn = grad ? (isa >= Isa::kAvx512 ? TinyGradSlotsAvx512 : isa >= Isa::kAvx2 ? TinyGradSlotsAvx2 : TinyGradSlotsGeneric)
-                     : (isa >= Isa::kAvx512 ? TinyForwardSlotsAvx512 : isa >= Isa::kAvx2 ? TinyForwardSlotsAvx2 : TinyForwardSlotsGeneric);
+  const Fn fn = isa >= Isa::kAvx512 ? (grad ? TinyGradSlotsAvx512 : TinyForwardSlotsAvx512)
+                : isa >= Isa::kAvx2 ? (grad ? TinyGradSlotsAvx2 : TinyForwardSlotsAvx2)
+                                    : (grad ? TinyGradSlotsGeneric : TinyForwardSlotsGeneric);
   const int64_t slots = L.out_c;
   const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(NumThreads(), slots));
   ParallelFor(nt, 1, [&](int64_t t0, int64_t t1) {
@@ -182,8 +183,8 @@ void SparseTinyImageForward(const Conv2DParams& p, const float* x, const Pattern
 
 void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
                                    const Epilogue& ep, const Conv2DParams& pool, float* y) {
-  if (!TinyImageSupported(p, L) || !PoolWindowsTileInput(pool) || pool.batch != p.batch || pool.in_h != p.out_h ||
-      pool.in_w != p.out_w || pool.in_c != p.out_c)
+  if (!TinyImageSupported(p, L) || !PoolWindowsTileInput(pool) || pool.filter_h * pool.filter_w < 2 ||
+      pool.batch != p.batch || pool.in_h != p.out_h || pool.in_w != p.out_w || pool.in_c != p.out_c)
     throw std::invalid_argument("SparseTinyImageForwardMaxPool: unsupported call");
   RunForward(p.batch, static_cast<int>(p.in_h), x, L, &ep, y, pool.filter_h, pool.filter_w);
 }
