@@ -243,6 +243,11 @@ void TestLayoutProperties(Runner& r) {
           "rotate 180");
 }
 
+// Same length and bits (empty arrays included: memcmp must not see their null data()).
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
 // Pools run fused by SparseConv2DForwardMaxPool across the whole test (checked to be > 0).
 int fused_pools = 0;
 
@@ -273,7 +278,7 @@ void CheckForwardMaxPool(Runner& r, const Conv2DParams& p, const std::vector<flo
     const std::string dq = d + " pool " + std::to_string(w[0]) + "x" + std::to_string(w[1]) + "/" +
                            std::to_string(q.stride_h);
     r.Expect([&] { SparseConv2DForwardMaxPool(p, x.data(), L, ep, q, y.data()); }, "forward + max pool runs " + dq);
-    r.Check(std::memcmp(y.data(), ref.data(), ref.size() * sizeof(float)) == 0, "forward + max pool bits " + dq);
+    r.Check(SameBits(y, ref), "forward + max pool bits " + dq);
     fused_pools += SparseForwardPoolFused(p, L, q);
   }
   Conv2DParams other;  // a valid 1x1 pool of a taller image
@@ -306,16 +311,16 @@ void CheckInputBatchNorm(Runner& r, const Conv2DParams& p, const PatternLayout& 
     SparseConv2DForward(p, xn.data(), L, ep, want.data());
     auto y = Poisoned(want.size());
     r.Expect([&] { SparseConv2DForward(p, x.data(), L, ep, y.data(), &bn); }, "forward through bn runs " + dr);
-    r.Check(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)) == 0, "forward through bn bits " + dr);
+    r.Check(SameBits(y, want), "forward through bn bits " + dr);
     std::vector<float> gwant(static_cast<size_t>(L.NumValues()));
     SparseConv2DBackpropFilter(p, xn.data(), dy.data(), L, gwant.data());
     auto g = Poisoned(gwant.size());
     r.Expect([&] { SparseConv2DBackpropFilter(p, x.data(), dy.data(), L, g.data(), &bn); },
              "backprop filter through bn runs " + dr);
-    r.Check(std::memcmp(g.data(), gwant.data(), gwant.size() * sizeof(float)) == 0,
-            "backprop filter through bn bits " + dr);
+    r.Check(SameBits(g, gwant), "backprop filter through bn bits " + dr);
   }
-  const BatchNormRows other(C + 1, mean.data(), var.data(), nullptr, nullptr, 1e-3f, true);
+  const std::vector<float> ones(static_cast<size_t>(C + 1), 1.f);
+  const BatchNormRows other(C + 1, ones.data(), ones.data(), nullptr, nullptr, 1e-3f, true);
   auto y = Poisoned(static_cast<size_t>(p.OutputSize()));
   r.ExpectThrow([&] { SparseConv2DForward(p, x.data(), L, ep, y.data(), &other); }, "bn of other channels " + d);
 }
