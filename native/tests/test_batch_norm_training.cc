@@ -116,17 +116,13 @@ void TestCase(Runner& t, int64_t rows, int64_t ch, bool with_params, float cente
 
 int main() {
   Runner t;
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int i = 0; i < 16; ++i) {
-        // Channels past one 16-channel chunk, single vectors and a scalar tail.
-        const int64_t rows = i == 0 ? 1 : i == 1 ? 40000 : RandInt(2, 3000), ch = RandInt(1, 70);
-        TestCase(t, rows, ch, i % 2 == 0, i % 4 == 3 ? 1000.f : 0.f);
-      }
+  ForEachIsaAndThreads([&](Isa, int) {
+    for (int i = 0; i < 16; ++i) {
+      // Channels past one 16-channel chunk, single vectors and a scalar tail.
+      const int64_t rows = i == 0 ? 1 : i == 1 ? 40000 : RandInt(2, 3000), ch = RandInt(1, 70);
+      TestCase(t, rows, ch, i % 2 == 0, i % 4 == 3 ? 1000.f : 0.f);
     }
-  }
+  });
   t.Expect([] { BatchNormTrainingForward(0, 0, nullptr, nullptr, nullptr, 1e-3f, nullptr, nullptr, nullptr); },
            "no channels");
   return t.Finish();

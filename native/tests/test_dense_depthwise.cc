@@ -74,22 +74,18 @@ DepthwiseParams RandomDw() {
 
 int main() {
   Runner r;
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int t = 0; t < 40; ++t) CheckAll(r, RandomDw());
-      // A larger case so both threads get work and the filter reduction is split.
-      DepthwiseParams dp;
-      dp.conv.batch = 3; dp.conv.in_h = dp.conv.in_w = 30; dp.conv.in_c = 35; dp.multiplier = 1;
-      dp.conv.out_h = dp.conv.out_w = 15; dp.conv.out_c = 35; dp.conv.filter_h = dp.conv.filter_w = 3;
-      dp.conv.stride_h = dp.conv.stride_w = 2; dp.conv.pad_top = dp.conv.pad_left = 0;
-      CheckAll(r, dp);
-      dp.multiplier = 2; dp.conv.out_c = 70; dp.conv.stride_h = dp.conv.stride_w = 1;
-      dp.conv.out_h = dp.conv.out_w = 30; dp.conv.pad_top = dp.conv.pad_left = 1;
-      CheckAll(r, dp);
-    }
-  }
+  ForEachIsaAndThreads([&](Isa, int threads) {
+    for (int t = 0; t < 40; ++t) CheckAll(r, RandomDw());
+    // A larger case so both threads get work and the filter reduction is split.
+    DepthwiseParams dp;
+    dp.conv.batch = 3; dp.conv.in_h = dp.conv.in_w = 30; dp.conv.in_c = 35; dp.multiplier = 1;
+    dp.conv.out_h = dp.conv.out_w = 15; dp.conv.out_c = 35; dp.conv.filter_h = dp.conv.filter_w = 3;
+    dp.conv.stride_h = dp.conv.stride_w = 2; dp.conv.pad_top = dp.conv.pad_left = 0;
+    CheckAll(r, dp);
+    dp.multiplier = 2; dp.conv.out_c = 70; dp.conv.stride_h = dp.conv.stride_w = 1;
+    dp.conv.out_h = dp.conv.out_w = 30; dp.conv.pad_top = dp.conv.pad_left = 1;
+    CheckAll(r, dp);
+  });
   // Zero sizes and bad params.
   {
     DepthwiseParams dp;

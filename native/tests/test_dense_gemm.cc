@@ -100,56 +100,52 @@ void CallSerial(const Case& c, const float* a, const float* b, float* cm) {
 int main() {
   Runner r;
   std::printf("gemm backend: %s\n", GemmBackendName());
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int t = 0; t < 40; ++t) {
-        Case c = RandomCase(t < 30 ? 40 : 300);
-        r.CheckClose(RunCase(c, CallSgemm), SumTolerance(c.k), Name(c, "Sgemm"));
-        c = RandomCase(t < 30 ? 40 : 300);
-        r.CheckClose(RunCase(c, CallSerial), SumTolerance(c.k), Name(c, "SgemmSerial"));
-      }
-      // Multi-block shapes: k > kc, m > mc, n > nc of the built-in blocking.
-      const Case big[] = {{false, false, 301, 257, 700, 700, 257, 257, 1.f, 0.f},
-                          {true, true, 150, 90, 520, 150, 520, 90, 1.f, 1.f},
-                          {false, true, 5, 4200, 300, 300, 300, 4200, 0.5f, 0.f},
-                          {true, false, 577, 63, 2000, 577, 63, 63, 1.f, 0.f}};
-      for (const Case& c : big) {
-        r.CheckClose(RunCase(c, CallSgemm), SumTolerance(c.k), Name(c, "Sgemm-big"));
-        r.CheckClose(RunCase(c, CallSerial), SumTolerance(c.k), Name(c, "SgemmSerial-big"));
-      }
-      // Concurrent calls from pool workers: Sgemm and SgemmSerial must be safe there.
-      {
-        std::vector<Case> cases(6);
-        for (auto& c : cases) c = RandomCase(120);
-        std::vector<double> errs(cases.size(), 1e30);
-        ParallelTasks(static_cast<int64_t>(cases.size()), [&](int64_t i, int) {
-          errs[i] = RunCase(cases[i], i % 2 ? CallSgemm : CallSerial);
-        });
-        for (size_t i = 0; i < cases.size(); ++i)
-          r.CheckClose(errs[i], SumTolerance(cases[i].k), Name(cases[i], "in-ParallelTasks"));
-      }
-      // Degenerate sizes: k = 0 gives beta * C (zeros for beta = 0), m or n = 0 touches nothing.
-      {
-        std::vector<float> cm = Poisoned(12);
-        Sgemm(false, false, 3, 4, 0, 1.f, nullptr, 1, nullptr, 4, 0.f, cm.data(), 4);
-        bool ok = true;
-        for (float v : cm) ok = ok && v == 0.f;
-        r.Check(ok, "k=0 beta=0 zeroes C");
-        std::vector<float> c2(12, 2.f);
-        SgemmSerial(true, true, 3, 4, 0, 1.f, nullptr, 3, nullptr, 1, 0.5f, c2.data(), 4);
-        ok = true;
-        for (float v : c2) ok = ok && v == 1.f;
-        r.Check(ok, "k=0 beta=0.5 scales C");
-        std::vector<float> c3 = Poisoned(4);
-        Sgemm(false, false, 0, 4, 5, 1.f, nullptr, 5, nullptr, 4, 0.f, c3.data(), 4);
-        Sgemm(false, false, 4, 0, 5, 1.f, nullptr, 5, nullptr, 1, 0.f, c3.data(), 1);
-        ok = true;
-        for (float v : c3) ok = ok && std::isnan(v);
-        r.Check(ok, "m=0 / n=0 leave C untouched");
-      }
+  ForEachIsaAndThreads([&](Isa, int) {
+    for (int t = 0; t < 40; ++t) {
+      Case c = RandomCase(t < 30 ? 40 : 300);
+      r.CheckClose(RunCase(c, CallSgemm), SumTolerance(c.k), Name(c, "Sgemm"));
+      c = RandomCase(t < 30 ? 40 : 300);
+      r.CheckClose(RunCase(c, CallSerial), SumTolerance(c.k), Name(c, "SgemmSerial"));
     }
-  }
+    // Multi-block shapes: k > kc, m > mc, n > nc of the built-in blocking.
+    const Case big[] = {{false, false, 301, 257, 700, 700, 257, 257, 1.f, 0.f},
+                        {true, true, 150, 90, 520, 150, 520, 90, 1.f, 1.f},
+                        {false, true, 5, 4200, 300, 300, 300, 4200, 0.5f, 0.f},
+                        {true, false, 577, 63, 2000, 577, 63, 63, 1.f, 0.f}};
+    for (const Case& c : big) {
+      r.CheckClose(RunCase(c, CallSgemm), SumTolerance(c.k), Name(c, "Sgemm-big"));
+      r.CheckClose(RunCase(c, CallSerial), SumTolerance(c.k), Name(c, "SgemmSerial-big"));
+    }
+    // Concurrent calls from pool workers: Sgemm and SgemmSerial must be safe there.
+    {
+      std::vector<Case> cases(6);
+      for (auto& c : cases) c = RandomCase(120);
+      std::vector<double> errs(cases.size(), 1e30);
+      ParallelTasks(static_cast<int64_t>(cases.size()), [&](int64_t i, int) {
+        errs[i] = RunCase(cases[i], i % 2 ? CallSgemm : CallSerial);
+      });
+      for (size_t i = 0; i < cases.size(); ++i)
+        r.CheckClose(errs[i], SumTolerance(cases[i].k), Name(cases[i], "in-ParallelTasks"));
+    }
+    // Degenerate sizes: k = 0 gives beta * C (zeros for beta = 0), m or n = 0 touches nothing.
+    {
+      std::vector<float> cm = Poisoned(12);
+      Sgemm(false, false, 3, 4, 0, 1.f, nullptr, 1, nullptr, 4, 0.f, cm.data(), 4);
+      bool ok = true;
+      for (float v : cm) ok = ok && v == 0.f;
+      r.Check(ok, "k=0 beta=0 zeroes C");
+      std::vector<float> c2(12, 2.f);
+      SgemmSerial(true, true, 3, 4, 0, 1.f, nullptr, 3, nullptr, 1, 0.5f, c2.data(), 4);
+      ok = true;
+      for (float v : c2) ok = ok && v == 1.f;
+      r.Check(ok, "k=0 beta=0.5 scales C");
+      std::vector<float> c3 = Poisoned(4);
+      Sgemm(false, false, 0, 4, 5, 1.f, nullptr, 5, nullptr, 4, 0.f, c3.data(), 4);
+      Sgemm(false, false, 4, 0, 5, 1.f, nullptr, 5, nullptr, 1, 0.f, c3.data(), 1);
+      ok = true;
+      for (float v : c3) ok = ok && std::isnan(v);
+      r.Check(ok, "m=0 / n=0 leave C untouched");
+    }
+  });
   return r.Finish();
 }

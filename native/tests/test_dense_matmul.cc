@@ -49,22 +49,18 @@ void CheckCase(Runner& r, int64_t ba, int64_t bb, int64_t m, int64_t n, int64_t 
 
 int main() {
   Runner r;
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int t = 0; t < 40; ++t) {
-        const int64_t batch = RandInt(1, 5);
-        const int mode = RandInt(0, 2);  // equal, a broadcast, b broadcast
-        const int64_t ba = mode == 1 ? 1 : batch, bb = mode == 2 ? 1 : batch;
-        const int big = t >= 35 ? 4 : 1;
-        CheckCase(r, ba, bb, RandInt(1, 33 * big), RandInt(1, 33 * big), RandInt(1, 40 * big),
-                  RandInt(0, 1), RandInt(0, 1));
-      }
-      CheckCase(r, 7, 1, 1, 70, 65, false, true);  // many small products: parallel over batch
-      CheckCase(r, 2, 2, 160, 150, 300, true, false);
+  ForEachIsaAndThreads([&](Isa, int) {
+    for (int t = 0; t < 40; ++t) {
+      const int64_t batch = RandInt(1, 5);
+      const int mode = RandInt(0, 2);  // equal, a broadcast, b broadcast
+      const int64_t ba = mode == 1 ? 1 : batch, bb = mode == 2 ? 1 : batch;
+      const int big = t >= 35 ? 4 : 1;
+      CheckCase(r, ba, bb, RandInt(1, 33 * big), RandInt(1, 33 * big), RandInt(1, 40 * big),
+                RandInt(0, 1), RandInt(0, 1));
     }
-  }
+    CheckCase(r, 7, 1, 1, 70, 65, false, true);  // many small products: parallel over batch
+    CheckCase(r, 2, 2, 160, 150, 300, true, false);
+  });
   {
     std::vector<float> c = Poisoned(6);
     Epilogue ep;

@@ -203,24 +203,20 @@ void CheckPool(Runner& r, const Conv2DParams& p) {
 
 int main() {
   Runner r;
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int t = 0; t < 60; ++t) CheckPool(r, RandomPool());
-      for (int t = 0; t < 20; ++t) CheckPool(r, RandomTilingPool());
-      Conv2DParams p;  // 1x1 identity shortcut (tfjs returns x even with NaNs)
-      p.batch = 2; p.in_h = p.out_h = 5; p.in_w = p.out_w = 3; p.in_c = p.out_c = 4;
-      p.filter_h = p.filter_w = 1;
-      CheckPool(r, p);
-      p.stride_h = 2; p.pad_top = 1; p.in_h = p.out_h = 3;  // explicit pad: still the identity
-      CheckPool(r, p);
-      Conv2DParams q;  // 2x2 stride 2 on CIFAR-like sizes
-      q.batch = 2; q.in_h = q.in_w = 32; q.in_c = q.out_c = 16; q.out_h = q.out_w = 16;
-      q.filter_h = q.filter_w = 2; q.stride_h = q.stride_w = 2;
-      CheckPool(r, q);
-    }
-  }
+  ForEachIsaAndThreads([&](Isa, int) {
+    for (int t = 0; t < 60; ++t) CheckPool(r, RandomPool());
+    for (int t = 0; t < 20; ++t) CheckPool(r, RandomTilingPool());
+    Conv2DParams p;  // 1x1 identity shortcut (tfjs returns x even with NaNs)
+    p.batch = 2; p.in_h = p.out_h = 5; p.in_w = p.out_w = 3; p.in_c = p.out_c = 4;
+    p.filter_h = p.filter_w = 1;
+    CheckPool(r, p);
+    p.stride_h = 2; p.pad_top = 1; p.in_h = p.out_h = 3;  // explicit pad: still the identity
+    CheckPool(r, p);
+    Conv2DParams q;  // 2x2 stride 2 on CIFAR-like sizes
+    q.batch = 2; q.in_h = q.in_w = 32; q.in_c = q.out_c = 16; q.out_h = q.out_w = 16;
+    q.filter_h = q.filter_w = 2; q.stride_h = q.stride_w = 2;
+    CheckPool(r, q);
+  });
   {
     Conv2DParams p;
     p.batch = 0; p.in_h = p.in_w = 4; p.in_c = p.out_c = 3; p.out_h = p.out_w = 2;

@@ -140,22 +140,18 @@ void CheckRaw(Runner& r, const Conv2DParams& p) {
 
 int main() {
   Runner r;
-  for (Isa isa : RunnableIsas()) {
-    SetActiveIsa(isa);
-    for (int threads : {1, 2}) {
-      SetNumThreads(threads);
-      for (int t = 0; t < 40; ++t) {
-        const Conv2DParams p = RandomTilingPool();
-        CheckBatchNorm(r, p);
-        CheckRaw(r, p);
-      }
-      Conv2DParams q;  // VGG's 2x2/2 on CIFAR-like sizes, batch 1, channels past a SIMD width
-      q.batch = 1; q.in_h = q.in_w = 32; q.in_c = q.out_c = 67; q.out_h = q.out_w = 16;
-      q.filter_h = q.filter_w = 2; q.stride_h = q.stride_w = 2;
-      CheckBatchNorm(r, q);
-      CheckRaw(r, q);
+  ForEachIsaAndThreads([&](Isa, int) {
+    for (int t = 0; t < 40; ++t) {
+      const Conv2DParams p = RandomTilingPool();
+      CheckBatchNorm(r, p);
+      CheckRaw(r, p);
     }
-  }
+    Conv2DParams q;  // VGG's 2x2/2 on CIFAR-like sizes, batch 1, channels past a SIMD width
+    q.batch = 1; q.in_h = q.in_w = 32; q.in_c = q.out_c = 67; q.out_h = q.out_w = 16;
+    q.filter_h = q.filter_w = 2; q.stride_h = q.stride_w = 2;
+    CheckBatchNorm(r, q);
+    CheckRaw(r, q);
+  });
   {
     Conv2DParams p;
     p.batch = 1; p.in_h = p.in_w = 4; p.in_c = p.out_c = 3; p.out_h = p.out_w = 2;
