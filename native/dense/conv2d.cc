@@ -3,6 +3,7 @@
 //   backprop input:  stride 1 -> forward conv of dy with the rotated, in/out-swapped filter;
 //                    otherwise dcol = dy * W^T, then a race-free col2im (one thread per dx row)
 //   backprop filter: dW = sum over chunks of col^T * dy (beta = 1 after the first chunk)
+// Inputs with few channels (RGB first layers) take direct kernels instead (conv2d_small_channels.h).
 #include "dense/conv2d.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "common/thread_pool.h"
 #include "common/thread_scratch.h"
 #include "dense/conv2d_internal.h"
+#include "dense/conv2d_small_channels.h"
 #include "dense/epilogue_internal.h"
 #include "dense/gemm.h"
 
@@ -86,9 +88,17 @@ int EnvStrategy() {
   return v;
 }
 
+int Strategy() {
+  const int s = g_strategy.load(std::memory_order_relaxed);
+  return s != 0 ? s : EnvStrategy();
+}
+
+// The direct small-channel kernels unless a GEMM strategy is forced (tests and benches force one
+// to run the GEMM paths on the same shapes).
+bool UseSmallChannels(const Conv2DParams& p) { return Strategy() == 0 && SmallChannelsConvApplies(p); }
+
 bool UseTiled(int64_t K, int64_t N) {
-  int s = g_strategy.load(std::memory_order_relaxed);
-  if (s == 0) s = EnvStrategy();
+  const int s = Strategy();
   if (s != 0) return s == 1;
 #ifdef CLICKTRAIN_HAVE_OPENBLAS
   return NumThreads() > 1 && K * N <= (int64_t(256) << 10);
@@ -180,6 +190,10 @@ void ConvForwardImpl(const Conv2DParams& p, const float* x, const float* filter,
   const int64_t N = p.out_c;
   const int64_t K = p.filter_h * p.filter_w * p.in_c;
   if (M <= 0 || N <= 0) return;
+  if (UseSmallChannels(p)) {
+    SmallChannelsConvForward(p, x, filter, ep ? *ep : Epilogue{}, y);
+    return;
+  }
   if (IsPointwise(p)) {
     Sgemm(false, false, M, N, p.in_c, 1.f, x, std::max<int64_t>(p.in_c, 1), filter, N, 0.f, y, N);
     if (ep) Epi(*ep, M, N, y);
@@ -340,6 +354,10 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
   const int64_t N = p.out_c;
   if (M <= 0) {
     ZeroParallel(dfilter, fsize);
+    return;
+  }
+  if (UseSmallChannels(p)) {
+    SmallChannelsConvBackpropFilter(p, x, dy, dfilter);
     return;
   }
   if (IsPointwise(p)) {

@@ -89,12 +89,19 @@ int main() {
   Runner r;
   std::printf("gemm backend: %s\n", GemmBackendName());
   // Fixed shapes: 1x1 pointwise (straight GEMM), batch 1, large explicit padding with an output
-  // bigger than the input, a chunked case (several im2col chunks), stride 2 + 5x5.
+  // bigger than the input, a chunked case (several im2col chunks), stride 2 + 5x5, and the
+  // small-channel shapes below (under the forced strategies they run the GEMM paths instead).
   const std::vector<Conv2DParams> fixed = {
       Make(2, 7, 5, 13, 7, 5, 17, 1, 1, 1, 1, 0, 0),        Make(1, 9, 9, 3, 5, 5, 8, 3, 3, 2, 2, 1, 1),
       Make(1, 3, 4, 5, 9, 10, 6, 3, 3, 1, 1, 4, 4),         Make(1, 2, 2, 3, 6, 3, 4, 1, 2, 2, 1, 3, 1),
       Make(1, 11, 13, 7, 4, 5, 9, 5, 5, 2, 2, 1, 2),        Make(1, 10, 10, 9, 6, 6, 5, 3, 3, 1, 1, 0, 0, 2, 2),
-      Make(2, 40, 40, 150, 40, 40, 33, 3, 3, 1, 1, 1, 1),   Make(2, 40, 40, 150, 20, 20, 33, 3, 3, 2, 2, 0, 0)};
+      Make(2, 40, 40, 150, 40, 40, 33, 3, 3, 1, 1, 1, 1),   Make(2, 40, 40, 150, 20, 20, 33, 3, 3, 2, 2, 0, 0),
+      // Few input channels (the direct kernels by default): an RGB first layer; 70 output channels
+      // (vector blocks and a partial vector); rows wider than a backward-filter segment (64
+      // pixels) with stride 2 and with dilation 2; a 7x7 stride-2 stem.
+      Make(2, 32, 32, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1),     Make(1, 13, 70, 1, 5, 33, 70, 5, 5, 2, 2, 0, 0),
+      Make(1, 12, 80, 4, 8, 76, 19, 3, 3, 1, 1, 0, 0, 2, 2), Make(2, 15, 15, 3, 8, 8, 21, 7, 7, 2, 2, 3, 3),
+      Make(1, 140, 3, 2, 140, 3, 5, 3, 3, 1, 1, 1, 1)};
   std::vector<Refs> fixed_refs;
   for (const Conv2DParams& p : fixed) fixed_refs.push_back(MakeRefs(p));
   for (Isa isa : RunnableIsas()) {
