@@ -60,4 +60,13 @@ std::optional<clicktrain::BatchNormFold> ArgBatchNormFold(const Napi::CallbackIn
 std::optional<clicktrain::BatchNormRows> ArgInputBatchNorm(const Napi::CallbackInfo& info, size_t i,
                                                            int64_t channels);
 
+// A training batch norm's input gradient that a conv's backward-filter takes as its dy (the conv
+// feeds that batch norm), from info[i]: null/undefined (none) or {x, dy, mean, variance,
+// scale|null, offset|null, epsilon, relu, coefficients}: the batch norm's x and its output gradient
+// dy ([rows, channels] each), its statistics and parameters (`channels` each), and the coefficients
+// batchNormTrainingGradSums wrote (3 * channels). relu: dy is the gradient at relu(y), offset then
+// the forward's offset (binding/batch_norm_fold.cc).
+std::optional<clicktrain::BatchNormGradDx> ArgOutputBatchNormGrad(const Napi::CallbackInfo& info, size_t i,
+                                                                 int64_t rows, int64_t channels);
+
 }  // namespace clicktrain_binding

@@ -42,6 +42,16 @@ class BatchNormObject {
     if (len) *len = n;
     return a.Data();
   }
+  // obj[name]: a Float32Array of exactly n elements (required).
+  const float* SizedArray(const char* name, int64_t n) const {
+    Napi::Value v = obj_.Get(name);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env_, Msg(name, "must be a Float32Array"));
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != n)
+      throw Napi::RangeError::New(env_, Msg(name, "must have " + std::to_string(n) + " elements"));
+    return a.Data();
+  }
   float Epsilon() const {
     Napi::Value v = obj_.Get("epsilon");
     if (!v.IsNumber()) throw Napi::TypeError::New(env_, Msg("epsilon", "must be a number"));
@@ -90,6 +100,24 @@ std::optional<clicktrain::BatchNormRows> ArgInputBatchNorm(const Napi::CallbackI
   const float* offset = o.Array("offset", false);
   return std::optional<clicktrain::BatchNormRows>(std::in_place, channels, mean, variance, scale, offset,
                                                   o.Epsilon(), o.Relu());
+}
+
+std::optional<clicktrain::BatchNormGradDx> ArgOutputBatchNormGrad(const Napi::CallbackInfo& info, size_t i,
+                                                                 int64_t rows, int64_t channels) {
+  const BatchNormObject o(info, i, "output batch norm gradient", channels, false);
+  if (!o.present()) return std::nullopt;
+  const int64_t total = CheckedProduct(info.Env(), {rows, channels}, "batch norm gradient x");
+  const float* x = o.SizedArray("x", total);
+  const float* dy = o.SizedArray("dy", total);
+  const float* mean = o.Array("mean", true);
+  const float* variance = o.Array("variance", true);
+  const float* scale = o.Array("scale", false);
+  const float* offset = o.Array("offset", false);
+  const float* coefficients = o.SizedArray("coefficients", CheckedProduct(info.Env(), {3, channels}, "coefficients"));
+  clicktrain::BatchNormFollowingRelu relu;
+  relu.offset = offset;
+  return std::optional<clicktrain::BatchNormGradDx>(std::in_place, channels, x, dy, mean, variance, scale, o.Epsilon(),
+                                                    coefficients, o.Relu() ? &relu : nullptr);
 }
 
 }  // namespace clicktrain_binding

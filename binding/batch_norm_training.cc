@@ -116,11 +116,59 @@ Napi::Value BackwardPooledDy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// batchNormTrainingGradSums(rows, channels, x, dy, mean, variance, scale|null, epsilon, dscale, doffset,
+//                           coefficients, followsRelu, reluOffset|null) - batchNormTrainingGrad without
+// dx: the sums pass, and dx's per-channel coefficients (3 * channels floats) for
+// batchNormTrainingGradDx or a conv's backward-filter to compute dx from (dense/batch_norm.h).
+Napi::Value BackwardSums(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
+  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
+  const float* scale = ArgOptionalSizedFloat32(info, 6, "scale", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  auto dscale = ArgSizedFloat32(info, 8, "dscale", s.channels);
+  auto doffset = ArgSizedFloat32(info, 9, "doffset", s.channels);
+  auto coef = ArgSizedFloat32(info, 10, "coefficients", CheckedProduct(info.Env(), {3, s.channels}, "coefficients"));
+  clicktrain::BatchNormFollowingRelu relu;
+  const bool follows_relu = ArgBool(info, 11, "followsRelu");
+  if (follows_relu) relu.offset = ArgOptionalSizedFloat32(info, 12, "reluOffset", s.channels);
+  clicktrain::BatchNormTrainingGradSums(s.rows, s.channels, x.Data(), dy.Data(), mean.Data(), variance.Data(), scale,
+                                        epsilon, dscale.Data(), doffset.Data(), coef.Data(),
+                                        follows_relu ? &relu : nullptr);
+  return info.Env().Undefined();
+}
+
+// batchNormTrainingGradDx(rows, channels, x, dy, mean, variance, scale|null, epsilon, coefficients,
+//                         followsRelu, reluOffset|null, dx) - dx from batchNormTrainingGradSums'
+// coefficients: the bits of batchNormTrainingGrad's dx.
+Napi::Value BackwardDx(const Napi::CallbackInfo& info) {
+  const Shape s = ArgRowsChannels(info);
+  auto x = ArgSizedFloat32(info, 2, "x", s.total);
+  auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
+  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
+  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
+  const float* scale = ArgOptionalSizedFloat32(info, 6, "scale", s.channels);
+  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  auto coef = ArgSizedFloat32(info, 8, "coefficients", CheckedProduct(info.Env(), {3, s.channels}, "coefficients"));
+  clicktrain::BatchNormFollowingRelu relu;
+  const bool follows_relu = ArgBool(info, 9, "followsRelu");
+  if (follows_relu) relu.offset = ArgOptionalSizedFloat32(info, 10, "reluOffset", s.channels);
+  auto dx = ArgSizedFloat32(info, 11, "dx", s.total);
+  const clicktrain::BatchNormGradDx grad(s.channels, x.Data(), dy.Data(), mean.Data(), variance.Data(), scale, epsilon,
+                                         coef.Data(), follows_relu ? &relu : nullptr);
+  grad.All(s.rows, dx.Data());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 CLICKTRAIN_EXPORT("batchNormTraining", Forward);
 CLICKTRAIN_EXPORT("batchNormTrainingApply", Apply);
 CLICKTRAIN_EXPORT("batchNormTrainingGrad", Backward);
 CLICKTRAIN_EXPORT("batchNormTrainingGradPooledDy", BackwardPooledDy);
+CLICKTRAIN_EXPORT("batchNormTrainingGradSums", BackwardSums);
+CLICKTRAIN_EXPORT("batchNormTrainingGradDx", BackwardDx);
 
 }  // namespace clicktrain_binding

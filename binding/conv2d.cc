@@ -32,14 +32,30 @@ Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// conv2dBackpropFilter(geometry, x, dy, dfilter)
+// conv2dBackpropFilter(geometry, x, dy|null, dfilter, dyBatchNormGrad?) - dy null: dy is the input
+// gradient of the training batch norm this conv feeds, described by dyBatchNormGrad (args.h:
+// ArgOutputBatchNormGrad), computed as it is read (whole first when conv2dReadsDyRows is false).
 Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
   Conv2DParams p = ArgConvParams(info, 0);
   auto x = ArgSizedFloat32(info, 1, "x", p.InputSize());
-  auto dy = ArgSizedFloat32(info, 2, "dy", p.OutputSize());
+  const bool dy_given = !info[2].IsNull();
   auto dw = ArgSizedFloat32(info, 3, "dfilter", p.FilterSize());
-  clicktrain::Conv2DBackpropFilter(p, x.Data(), dy.Data(), dw.Data());
+  const auto bn = ArgOutputBatchNormGrad(info, 4, p.batch * p.out_h * p.out_w, p.out_c);
+  if (dy_given == bn.has_value())
+    throw Napi::TypeError::New(info.Env(), "clicktrain: conv2dBackpropFilter takes dy or a batch norm gradient, not both");
+  if (bn) {
+    clicktrain::Conv2DBackpropFilter(p, x.Data(), *bn, dw.Data());
+  } else {
+    auto dy = ArgSizedFloat32(info, 2, "dy", p.OutputSize());
+    clicktrain::Conv2DBackpropFilter(p, x.Data(), dy.Data(), dw.Data());
+  }
   return info.Env().Undefined();
+}
+
+// conv2dReadsDyRows(geometry): whether conv2dBackpropFilter computes a batch norm gradient dy as it
+// reads it (the direct small-channel kernels) rather than whole first.
+Napi::Value Conv2DReadsDyRows(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), clicktrain::Conv2DReadsDyRows(ArgConvParams(info, 0)));
 }
 
 }  // namespace
@@ -47,5 +63,6 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
 CLICKTRAIN_EXPORT("conv2dForward", Conv2DForward);
 CLICKTRAIN_EXPORT("conv2dBackpropInput", Conv2DBackpropInput);
 CLICKTRAIN_EXPORT("conv2dBackpropFilter", Conv2DBackpropFilter);
+CLICKTRAIN_EXPORT("conv2dReadsDyRows", Conv2DReadsDyRows);
 
 }  // namespace clicktrain_binding

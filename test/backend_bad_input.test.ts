@@ -43,6 +43,44 @@ describe('the addon checks every buffer against its shape', () => {
   });
 });
 
+describe('the batch-norm gradient read by a conv checks its arrays', () => {
+  const a = addon();
+  const f = (n: number) => new Float32Array(n);
+  // geometry: 16 output rows of 3 channels; the batch norm's x and dy are [16, 3].
+  const grad = (over: object) => ({x: f(48), dy: f(48), mean: f(3), variance: f(3).fill(1), scale: null, offset: null,
+                                   epsilon: 1e-3, relu: false, coefficients: f(9), ...over});
+  const bwdF = (dy: Float32Array | null, g: unknown) => a.conv2dBackpropFilter(geometry, f(32), dy, f(54), g as never);
+  test('dy and a batch-norm gradient: exactly one of them', () => {
+    expect(() => bwdF(f(48), grad({}))).toThrow(/dy or a batch norm gradient, not both/);
+    expect(() => bwdF(null, null)).toThrow(/dy or a batch norm gradient, not both/);
+  });
+  test('wrong lengths or types throw', () => {
+    expect(() => bwdF(null, grad({x: f(47)}))).toThrow(/'x' must have 48 elements/);
+    expect(() => bwdF(null, grad({dy: f(96)}))).toThrow(/'dy' must have 48 elements/);
+    expect(() => bwdF(null, grad({coefficients: f(3)}))).toThrow(/'coefficients' must have 9 elements/);
+    expect(() => bwdF(null, grad({mean: f(2)}))).toThrow(/'mean' must have 3 elements/);
+    expect(() => bwdF(null, grad({relu: 1}))).toThrow(/'relu' must be a boolean/);
+    expect(() => bwdF(null, grad({x: new Float64Array(48)}))).toThrow(/'x' must be a Float32Array/);
+    expect(() => a.batchNormTrainingGradSums(16, 3, f(48), f(48), f(3), f(3), null, 1e-3, f(3), f(3), f(8), false, null))
+        .toThrow(/coefficients/);
+    expect(() => a.batchNormTrainingGradDx(16, 3, f(48), f(48), f(3), f(3), null, 1e-3, f(9), false, null, f(47)))
+        .toThrow(/'dx' has 47 elements/);
+  });
+  test('a good call equals the backward-filter of the written gradient', () => {
+    const x = Float32Array.from({length: 32}, (_, i) => Math.sin(i));
+    const bx = Float32Array.from({length: 48}, (_, i) => Math.cos(i)), dy = Float32Array.from({length: 48}, (_, i) => i % 5 - 2);
+    const mean = f(3), variance = f(3);
+    a.batchNormTraining(16, 3, bx, null, null, 1e-3, null, mean, variance);
+    const dx = f(48), ds = f(3), dof = f(3), coefficients = f(9);
+    a.batchNormTrainingGrad(16, 3, bx, dy, mean, variance, null, 1e-3, dx, ds, dof, true, null);
+    a.batchNormTrainingGradSums(16, 3, bx, dy, mean, variance, null, 1e-3, ds, dof, coefficients, true, null);
+    const want = f(54), got = f(54).fill(NaN);
+    a.conv2dBackpropFilter(geometry, x, dx, want);
+    a.conv2dBackpropFilter(geometry, x, null, got, {...grad({}), x: bx, dy, mean, variance, relu: true, coefficients});
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+  });
+});
+
 describe('the max pool with argmaxes checks its geometry and buffers', () => {
   const a = addon();
   // batch 1, 4x4x3 input, 2x2/2 windows: 2x2x3 output.

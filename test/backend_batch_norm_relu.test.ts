@@ -45,6 +45,7 @@ interface Counts {applyPlain: number, applyRelu: number, foldedGrads: number, pl
 async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, counts: Counts}> {
   const a = addon() as unknown as {[k: string]: (...args: unknown[]) => unknown};
   const apply = a.batchNormTrainingApply, grad = a.batchNormTrainingGrad, inference = a.batchNorm;
+  const sums = a.batchNormTrainingGradSums;  // a gradient whose dx is deferred (batch_norm_grad_dy.ts)
   const counts: Counts = {applyPlain: 0, applyRelu: 0, foldedGrads: 0, plainGrads: 0, inferencePlain: 0, inferenceRelu: 0};
   a.batchNorm = (...args) => {
     counts[args[9] ? 'inferenceRelu' : 'inferencePlain']++;
@@ -58,11 +59,16 @@ async function countNative<T>(fn: () => T | Promise<T>): Promise<{result: T, cou
     counts[args[11] ? 'foldedGrads' : 'plainGrads']++;
     return grad(...args);
   };
+  a.batchNormTrainingGradSums = (...args) => {
+    counts[args[11] ? 'foldedGrads' : 'plainGrads']++;
+    return sums(...args);
+  };
   try {
     return {result: await fn(), counts};
   } finally {
     a.batchNormTrainingApply = apply;
     a.batchNormTrainingGrad = grad;
+    a.batchNormTrainingGradSums = sums;
     a.batchNorm = inference;
   }
 }

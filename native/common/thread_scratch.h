@@ -14,6 +14,7 @@ enum class ScratchSlot {
   kConvCol,      // im2col / column chunk of one call
   kConvFilter,   // rotated filter of backprop-input
   kConvParts,    // per-thread partial filter gradients
+  kConvDyRows,   // rows of a dy computed as a conv reads them (a batch norm's gradient)
   kCount
 };
 

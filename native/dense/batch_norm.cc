@@ -263,22 +263,30 @@ void BatchNormRows::Apply(const float* x, int64_t rows, float* y) const {
 
 namespace {
 
-void TrainingBackward(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
-                      const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
-                      float* doffset, const BatchNormFollowingRelu* relu) {
-  if (channels <= 0) return;
-  const size_t C = static_cast<size_t>(channels);
-  // The relu's input y, as the forward computed it (its affine's sub is this mean, to the bit).
+// The relu's input y as the forward computed it (its affine's sub is this mean, to the bit), kept
+// for a gradient that takes the relu gradient on the way in.
+struct ReluAffine {
   std::optional<BatchNormAffine> forward;
-  batch_norm_kernels::Affine relu_affine{};
-  if (relu)
-    relu_affine = forward.emplace(TrainingArgs(channels, mean, variance, scale, relu->offset, epsilon), channels)
-                      .Kernel();
-  const batch_norm_kernels::Affine* ra = relu ? &relu_affine : nullptr;
+  batch_norm_kernels::Affine kernel{};
+  ReluAffine(int64_t channels, const float* mean, const float* variance, const float* scale, float epsilon,
+             const BatchNormFollowingRelu* relu) {
+    if (relu)
+      kernel = forward.emplace(TrainingArgs(channels, mean, variance, scale, relu->offset, epsilon), channels).Kernel();
+  }
+  const batch_norm_kernels::Affine* get() const { return forward ? &kernel : nullptr; }
+};
+
+// The sums pass: dscale, doffset, and dx = k_dy * dy + k_x * (x - mean) + k_1 per channel
+// (coefficients: k_dy, k_x, k_1, channels floats each).
+void TrainingGradSums(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
+                      const float* variance, const float* scale, float epsilon, const ReluAffine& relu,
+                      float* dscale, float* doffset, float* coefficients) {
+  const size_t C = static_cast<size_t>(channels);
   std::vector<double> sdy(C), sdyx(C);
-  DyAndDyXSums(rows, channels, x, dy, mean, ra, sdy.data(), sdyx.data());
-  // dx = k_dy * dy + k_x * (x - mean) + k_1 per channel.
-  std::vector<float> k_dy(C), k_x(C), k_1(C);
+  DyAndDyXSums(rows, channels, x, dy, mean, relu.get(), sdy.data(), sdyx.data());
+  float* k_dy = coefficients;
+  float* k_x = coefficients + C;
+  float* k_1 = coefficients + 2 * C;
   const double n = static_cast<double>(rows);
   for (size_t c = 0; c < C; ++c) {
     const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
@@ -289,7 +297,17 @@ void TrainingBackward(int64_t rows, int64_t channels, const float* x, const DyRo
     dscale[c] = static_cast<float>(r * sdyx[c]);
     doffset[c] = static_cast<float>(sdy[c]);
   }
-  const auto& k = Kernels();
+}
+
+void TrainingBackward(int64_t rows, int64_t channels, const float* x, const DyRows& dy, const float* mean,
+                      const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
+                      float* doffset, const BatchNormFollowingRelu* relu) {
+  if (channels <= 0) return;
+  const ReluAffine ra(channels, mean, variance, scale, epsilon, relu);
+  std::vector<float> coef(static_cast<size_t>(3 * channels));
+  TrainingGradSums(rows, channels, x, dy, mean, variance, scale, epsilon, ra, dscale, doffset, coef.data());
+  const float* k = coef.data();
+  const auto& kern = Kernels();
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels);
   ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) {
     // Element by element: blocks of filled rows give the bits of one call over the range.
@@ -297,7 +315,8 @@ void TrainingBackward(int64_t rows, int64_t channels, const float* x, const DyRo
     std::vector<float> buf;
     for (int64_t b = r0; b < r1; b += step) {
       const int64_t n = std::min(step, r1 - b), o = b * channels;
-      k.grad_dx(x + o, dy.Get(b, n, buf), n, channels, mean, k_dy.data(), k_x.data(), k_1.data(), ra, dx + o);
+      kern.grad_dx(x + o, dy.Get(b, n, buf), n, channels, mean, k, k + channels, k + 2 * channels, ra.get(),
+                   dx + o);
     }
   });
 }
@@ -321,6 +340,41 @@ void BatchNormTrainingBackwardRows(int64_t rows, int64_t channels, const float* 
   d.fill = &dy;
   d.channels = channels;
   TrainingBackward(rows, channels, x, d, mean, variance, scale, epsilon, dx, dscale, doffset, relu);
+}
+
+void BatchNormTrainingGradSums(int64_t rows, int64_t channels, const float* x, const float* dy,
+                               const float* mean, const float* variance, const float* scale, float epsilon,
+                               float* dscale, float* doffset, float* coefficients,
+                               const BatchNormFollowingRelu* relu) {
+  if (channels <= 0) return;
+  DyRows d;
+  d.dy = dy;
+  d.channels = channels;
+  TrainingGradSums(rows, channels, x, d, mean, variance, scale, epsilon,
+                   ReluAffine(channels, mean, variance, scale, epsilon, relu), dscale, doffset, coefficients);
+}
+
+struct BatchNormGradDx::Relu {
+  ReluAffine affine;
+};
+
+BatchNormGradDx::BatchNormGradDx(int64_t channels, const float* x, const float* dy, const float* mean,
+                                 const float* variance, const float* scale, float epsilon,
+                                 const float* coefficients, const BatchNormFollowingRelu* relu)
+    : channels_(channels), x_(x), dy_(dy), mean_(mean), k_(coefficients),
+      relu_(std::make_shared<Relu>(Relu{ReluAffine(channels, mean, variance, scale, epsilon, relu)})) {}
+
+void BatchNormGradDx::Rows(int64_t first, int64_t n, float* dx) const {
+  if (n <= 0 || channels_ <= 0) return;
+  const int64_t o = first * channels_;
+  Kernels().grad_dx(x_ + o, dy_ + o, n, channels_, mean_, k_, k_ + channels_, k_ + 2 * channels_,
+                    relu_->affine.get(), dx);
+}
+
+void BatchNormGradDx::All(int64_t rows, float* dx) const {
+  if (rows <= 0 || channels_ <= 0) return;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / channels_);
+  ParallelFor(rows, grain, [&](int64_t r0, int64_t r1) { Rows(r0, r1 - r0, dx + r0 * channels_); });
 }
 
 }  // namespace clicktrain

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "dense/epilogue.h"
@@ -120,5 +121,37 @@ void BatchNormTrainingBackwardRows(int64_t rows, int64_t channels, const float* 
                                    const float* mean, const float* variance, const float* scale, float epsilon,
                                    float* dx, float* dscale, float* doffset,
                                    const BatchNormFollowingRelu* relu = nullptr);
+
+// BatchNormTrainingBackward in two halves, for a consumer of dx that computes its rows as it reads
+// them instead of reading a written dx (the backward-filter of the conv that fed the batch norm,
+// dense/conv2d.h): BatchNormTrainingGradSums is the sums pass (dscale and doffset, and the
+// per-channel coefficients of dx in `coefficients`: 3 * channels floats); BatchNormGradDx then
+// gives any rows of dx from them with BatchNormTrainingBackward's bits (it reads x, dy, mean and
+// coefficients in place: they must outlive it).
+void BatchNormTrainingGradSums(int64_t rows, int64_t channels, const float* x, const float* dy,
+                               const float* mean, const float* variance, const float* scale, float epsilon,
+                               float* dscale, float* doffset, float* coefficients,
+                               const BatchNormFollowingRelu* relu = nullptr);
+
+class BatchNormGradDx {
+ public:
+  BatchNormGradDx(int64_t channels, const float* x, const float* dy, const float* mean, const float* variance,
+                  const float* scale, float epsilon, const float* coefficients,
+                  const BatchNormFollowingRelu* relu = nullptr);
+  int64_t channels() const { return channels_; }
+  // dx rows [first, first + n) into dx[0, n * channels), on the calling thread.
+  void Rows(int64_t first, int64_t n, float* dx) const;
+  // dx rows [0, rows), on the pool.
+  void All(int64_t rows, float* dx) const;
+
+ private:
+  struct Relu;
+  int64_t channels_;
+  const float* x_;
+  const float* dy_;
+  const float* mean_;
+  const float* k_;
+  std::shared_ptr<const Relu> relu_;
+};
 
 }  // namespace clicktrain

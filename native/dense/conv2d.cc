@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -399,6 +400,22 @@ void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy
     Sgemm(true, false, K, N, rows, 1.f, col, K, dy + r0 * N, N, r0 == 0 ? 0.f : 1.f,
           dfilter, N);
   }
+}
+
+bool Conv2DReadsDyRows(const Conv2DParams& p) { return UseSmallChannels(p); }
+
+void Conv2DBackpropFilter(const Conv2DParams& p, const float* x, const BatchNormGradDx& dy, float* dfilter) {
+  ValidateConv2DParams(p);
+  if (dy.channels() != p.out_c)
+    throw std::invalid_argument("conv2d backprop filter: the batch norm gradient's channels must be out_c");
+  const int64_t rows = p.batch * p.out_h * p.out_w;
+  if (p.FilterSize() > 0 && rows > 0 && UseSmallChannels(p)) {
+    SmallChannelsConvBackpropFilter(p, x, nullptr, dfilter, &dy);
+    return;
+  }
+  std::vector<float> d(static_cast<size_t>(std::max<int64_t>(rows * p.out_c, 0)));
+  dy.All(rows, d.data());
+  Conv2DBackpropFilter(p, x, d.data(), dfilter);
 }
 
 }  // namespace clicktrain

@@ -128,7 +128,7 @@ void SmallChannelsConvForward(const Conv2DParams& p, const float* x, const float
 }
 
 void SmallChannelsConvBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                     float* dfilter) {
+                                     float* dfilter, const BatchNormGradDx* dy_rows) {
   const RowKernels& kern = Kernels();
   const int64_t K = p.filter_h * p.filter_w * p.in_c;
   const int64_t ocp = PaddedChannels(p.out_c, kern.lanes);
@@ -150,11 +150,17 @@ void SmallChannelsConvBackpropFilter(const Conv2DParams& p, const float* x, cons
       FillSlab(p, x, b, oh0, oh1, slab);
       for (int64_t oh = oh0; oh < oh1; ++oh) {
         const float* xs = slab + (oh - oh0) * p.stride_h * width * p.in_c;
-        const float* dyr = dy + ((b * p.out_h + oh) * p.out_w) * p.out_c;
+        const int64_t first = (b * p.out_h + oh) * p.out_w;  // dy row of the output row's pixel 0
         for (int64_t o0 = 0; o0 < p.out_w; o0 += kSegmentPixels) {
           const int64_t n = std::min(kSegmentPixels, p.out_w - o0);
+          const float* d = dy ? dy + (first + o0) * p.out_c : nullptr;
+          if (!d) {  // the segment's dy computed into L1, read by every tile below
+            float* rows_buf = ThreadScratch(ScratchSlot::kConvDyRows, kSegmentPixels * p.out_c);
+            dy_rows->Rows(first + o0, n, rows_buf);
+            d = rows_buf;
+          }
           kern.backprop_filter(xs + o0 * p.stride_w * p.in_c, koff.data(), K, p.stride_w * p.in_c,
-                               dyr + o0 * p.out_c, p.out_c, n, ocp, a);
+                               d, p.out_c, n, ocp, a);
         }
       }
       g += oh1 - oh0;

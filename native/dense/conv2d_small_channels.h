@@ -6,6 +6,7 @@
 // registers (the design of XNNPACK's conv-hwc kernels, written here for NHWC/HWIO and training).
 #pragma once
 #include "common/conv_params.h"
+#include "dense/batch_norm.h"
 #include "dense/epilogue.h"
 
 namespace clicktrain {
@@ -18,7 +19,8 @@ bool SmallChannelsConvApplies(const Conv2DParams& p);
 // batch, out_h, out_w, out_c > 0.
 void SmallChannelsConvForward(const Conv2DParams& p, const float* x, const float* filter,
                               const Epilogue& ep, float* y);
+// dy: the output gradient, or nullptr with dy_rows giving its rows as they are read.
 void SmallChannelsConvBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                     float* dfilter);
+                                     float* dfilter, const BatchNormGradDx* dy_rows = nullptr);
 
 }  // namespace clicktrain

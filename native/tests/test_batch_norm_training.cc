@@ -110,6 +110,30 @@ void TestCase(Runner& t, int64_t rows, int64_t ch, bool with_params, float cente
                             dx3.data(), ds3.data(), dof3.data(), &relu);
   t.Check(BitwiseEqual(dx3, dx2) && BitwiseEqual(ds3, ds2) && BitwiseEqual(dof3, dof2),
           "relu-folded gradient == gradient of relu's dy" + what);
+
+  // The same gradients in two halves (sums, then dx rows as a consumer reads them): the bits of
+  // the one-call gradient, for the whole dx and for rows in arbitrary pieces, with and without
+  // the relu folded in.
+  for (const BatchNormFollowingRelu* r : std::initializer_list<const BatchNormFollowingRelu*>{nullptr, &relu}) {
+    const std::string rw = what + (r ? " relu" : "");
+    const auto& want_dx = r ? dx3 : dx;
+    const auto& want_ds = r ? ds3 : ds;
+    const auto& want_do = r ? dof3 : dof;
+    auto ds4 = Poisoned(ch), dof4 = Poisoned(ch), coef = Poisoned(3 * ch);
+    BatchNormTrainingGradSums(rows, ch, x.data(), dy.data(), mean.data(), var.data(), sp, eps, ds4.data(),
+                              dof4.data(), coef.data(), r);
+    t.Check(BitwiseEqual(ds4, want_ds) && BitwiseEqual(dof4, want_do), "sums half == gradient" + rw);
+    const BatchNormGradDx grad(ch, x.data(), dy.data(), mean.data(), var.data(), sp, eps, coef.data(), r);
+    auto dx4 = Poisoned(x.size()), dx5 = Poisoned(x.size());
+    grad.All(rows, dx4.data());
+    for (int64_t r0 = 0; r0 < rows;) {
+      const int64_t n = std::min<int64_t>(rows - r0, RandInt(1, 97));
+      grad.Rows(r0, n, dx5.data() + r0 * ch);
+      r0 += n;
+    }
+    t.Check(BitwiseEqual(dx4, want_dx), "dx half, all rows == gradient" + rw);
+    t.Check(BitwiseEqual(dx5, want_dx), "dx half, rows in pieces == gradient" + rw);
+  }
 }
 
 }  // namespace

@@ -73,6 +73,34 @@ void CheckAll(Runner& r, const Conv2DParams& p, const Refs& f) {
 
 void CheckAll(Runner& r, const Conv2DParams& p) { CheckAll(r, p, MakeRefs(p)); }
 
+// Backward-filter with dy a training batch norm's input gradient (the conv's output is that batch
+// norm's x): the bits of the backward-filter of the dx the batch norm's gradient writes, with and
+// without a relu folded in (the small-channel kernels compute dy's rows as they read them, other
+// geometries compute dy whole first).
+void CheckBatchNormGradDy(Runner& r, const Conv2DParams& p) {
+  const int64_t rows = p.batch * p.out_h * p.out_w, ch = p.out_c;
+  const auto x = RandomVector(static_cast<size_t>(p.InputSize()));
+  const auto bn_x = RandomVector(static_cast<size_t>(rows * ch)), dy = RandomVector(bn_x.size());
+  const auto scale = RandomVector(static_cast<size_t>(ch)), offset = RandomVector(static_cast<size_t>(ch));
+  std::vector<float> mean(ch), var(ch), dscale(ch), doffset(ch), coef(3 * ch), dx(bn_x.size());
+  BatchNormTrainingForward(rows, ch, bn_x.data(), scale.data(), offset.data(), 1e-3f, nullptr, mean.data(), var.data());
+  BatchNormFollowingRelu relu;
+  relu.offset = offset.data();
+  for (const BatchNormFollowingRelu* rl : std::initializer_list<const BatchNormFollowingRelu*>{nullptr, &relu}) {
+    BatchNormTrainingBackward(rows, ch, bn_x.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f,
+                              dx.data(), dscale.data(), doffset.data(), rl);
+    BatchNormTrainingGradSums(rows, ch, bn_x.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f,
+                              dscale.data(), doffset.data(), coef.data(), rl);
+    const BatchNormGradDx grad(ch, bn_x.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f,
+                               coef.data(), rl);
+    auto want = Poisoned(static_cast<size_t>(p.FilterSize())), got = Poisoned(want.size());
+    Conv2DBackpropFilter(p, x.data(), dx.data(), want.data());
+    r.Expect([&] { Conv2DBackpropFilter(p, x.data(), grad, got.data()); }, Tag("bwd-filter of bn grad runs", p));
+    r.Check(BitwiseEqual(got, want), Tag(rl ? "bwd-filter of bn grad (relu) == of its dx" : "bwd-filter of bn grad == of its dx", p) +
+                                     (Conv2DReadsDyRows(p) ? " rows" : " whole"));
+  }
+}
+
 Conv2DParams Make(int64_t b, int64_t ih, int64_t iw, int64_t ic, int64_t oh, int64_t ow, int64_t oc,
                   int64_t fh, int64_t fw, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
                   int64_t dh = 1, int64_t dw = 1) {
@@ -112,6 +140,9 @@ int main() {
       SetConvGemmStrategy(st);
       for (int t = 0; t < 15; ++t) CheckAll(r, RandomConvParams());
       for (size_t i = 0; i < fixed.size(); ++i) CheckAll(r, fixed[i], fixed_refs[i]);
+      for (int t = 0; t < 4; ++t) CheckBatchNormGradDy(r, RandomConvParams());
+      CheckBatchNormGradDy(r, Make(2, 32, 32, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1));
+      CheckBatchNormGradDy(r, Make(1, 12, 80, 4, 8, 76, 19, 3, 3, 1, 1, 0, 0, 2, 2));
     }
   }
   SetConvGemmStrategy(ConvGemmStrategy::kDefault);

@@ -35,6 +35,22 @@ export interface BatchNormFold {
  * norm's input): BatchNormFold's fields, each array with one value per input channel. */
 export type InputBatchNorm = BatchNormFold;
 
+/** A training batch norm's input gradient that the backward-filter of the conv feeding it takes as
+ * its dy: the batch norm's x and output gradient dy, its statistics and parameters, and the
+ * coefficients batchNormTrainingGradSums wrote. relu: dy is the gradient at relu(y) (offset: the
+ * forward's offset). */
+export interface OutputBatchNormGrad {
+  x: Float32Array;
+  dy: Float32Array;
+  mean: Float32Array;
+  variance: Float32Array;
+  scale: Float32OrNull;
+  offset: Float32OrNull;
+  epsilon: number;
+  relu: boolean;
+  coefficients: Float32Array;
+}
+
 export interface Addon {
   info(): AddonInfo;
   setNumThreads(n: number): number;
@@ -46,8 +62,11 @@ export interface Addon {
                 prelu: Float32OrNull, batchNorm?: BatchNormFold | null): void;
   conv2dBackpropInput(g: ConvGeometry, dy: Float32Array, filter: Float32Array,
                       dx: Float32Array): void;
-  conv2dBackpropFilter(g: ConvGeometry, x: Float32Array, dy: Float32Array,
-                       dfilter: Float32Array): void;
+  /** dy null: dy is the input gradient of the batch norm this conv feeds (dyBatchNormGrad). */
+  conv2dBackpropFilter(g: ConvGeometry, x: Float32Array, dy: Float32OrNull,
+                       dfilter: Float32Array, dyBatchNormGrad?: OutputBatchNormGrad | null): void;
+  /** Whether conv2dBackpropFilter computes a batch-norm-gradient dy row by row as it reads it. */
+  conv2dReadsDyRows(g: ConvGeometry): boolean;
   depthwiseForward(g: ConvGeometry, multiplier: number, x: Float32Array, filter: Float32Array,
                    y: Float32Array, bias: Float32OrNull, activation: number, leakyAlpha: number,
                    prelu: Float32OrNull): void;
@@ -91,6 +110,16 @@ export interface Addon {
                         mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
                         dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
                         followsRelu: boolean, reluOffset: Float32OrNull): void;
+  /** batchNormTrainingGrad's sums pass (dscale, doffset) and dx's coefficients (3 * channels). */
+  batchNormTrainingGradSums(rows: number, channels: number, x: Float32Array, dy: Float32Array,
+                            mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
+                            dscale: Float32Array, doffset: Float32Array, coefficients: Float32Array,
+                            followsRelu: boolean, reluOffset: Float32OrNull): void;
+  /** batchNormTrainingGrad's dx from batchNormTrainingGradSums' coefficients (the same bits). */
+  batchNormTrainingGradDx(rows: number, channels: number, x: Float32Array, dy: Float32Array,
+                          mean: Float32Array, variance: Float32Array, scale: Float32OrNull, epsilon: number,
+                          coefficients: Float32Array, followsRelu: boolean, reluOffset: Float32OrNull,
+                          dx: Float32Array): void;
   /** batchNormTrainingGrad with dy = maxPoolArgmaxBackward(g, argmax, dyPooled), never written out. */
   batchNormTrainingGradPooledDy(rows: number, channels: number, x: Float32Array, g: ConvGeometry, argmax: Uint8Array,
                                 dyPooled: Float32Array, mean: Float32Array, variance: Float32Array,

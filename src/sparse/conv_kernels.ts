@@ -64,10 +64,12 @@ const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();
  * the dense kernel must run. xbn: as in sparseForwardRunner. */
 export function sparseConvBackpropFilter(
     backend: ClickTrainBackend, x: TensorInfo, filterShape: number[], g: ConvGeometry,
-    xv: Float32Array, dy: Float32Array, xbn: InputBatchNorm | null = null): TensorInfo | null {
+    xv: Float32Array, dyValues: () => Float32Array | null, xbn: InputBatchNorm | null = null): TensorInfo | null {
   if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const entry = frozenForBackpropFilter(x, filterShape);
   if (!entry || !sparseAddon().sparseSupported(g)) return null;
+  const dy = dyValues();
+  if (!dy) return null;
   let slots = gradientSlots.get(entry);
   if (!slots || slots.length !== entry.layout.keptWeights) {
     gradientSlots.set(entry, slots = new PackedSlots(entry.layout.keptWeights));

@@ -6,7 +6,9 @@
  * then runs each op's gradient (Tiles of the mean gradients, Square and Sub gradients, the adds
  * joining the three paths back to x): ~25 activation-sized passes per layer and step. Here the
  * forward is 3 passes (batch statistics, then y) and the backward 5 (two sums, then dx), with the
- * gradient through the batch statistics in closed form.
+ * gradient through the batch statistics in closed form. dx is returned deferred (computed when
+ * read): the backward-filter of a conv with few input channels reads its rows without it being
+ * written (./batch_norm_grad_dy.ts).
  *
  * BATCH_NORM_TRAINING: inputs x [..., C] float32, scale and offset [C] (each optional), attr
  * varianceEpsilon; outputs y, and the batch mean and (biased) variance [C], as tf.moments gives.
@@ -16,6 +18,7 @@ import {add, div, engine, GradConfig, KernelConfig, mean as meanOp, mul, NamedAt
 import {addon} from '../../native/addon';
 import {deferredOutput, f32, KernelArgs, output} from '../kernel_utils';
 
+import {batchNormGradConvFusion, deferredBatchNormGradDx} from './batch_norm_grad_dy';
 import {applyBatchNorm, BatchNormSource, batchNormArrays, reluGradSourceOf} from './batch_norm_relu';
 
 export const BATCH_NORM_TRAINING = 'ClickTrainBatchNormTraining';
@@ -78,8 +81,22 @@ function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo
   const bn = relu?.bn;
   const folded = !!bn && bn.x === xv && bn.mean === mv && bn.variance === vv && bn.scale === sv &&
       bn.epsilon === eps(attrs) && bn.rows === rows && bn.channels === channels;
-  const dx = output(backend, x!.shape), dscale = output(backend, [channels]), doffset = output(backend, [channels]);
+  const dscale = output(backend, [channels]), doffset = output(backend, [channels]);
   const pooled = folded ? relu!.pooled : null;
+  if (!pooled && batchNormGradConvFusion()) {
+    // The sums now, dx when read, or row by row inside the backward-filter of the conv that fed
+    // this batch norm (./batch_norm_grad_dy.ts).
+    const dyv = folded ? relu!.dy! : data(backend, dy, BATCH_NORM_TRAINING_GRAD);
+    const offset = folded ? bn!.offset : null;
+    const coefficients = new Float32Array(3 * channels);
+    addon().batchNormTrainingGradSums(rows, channels, xv, dyv, mv, vv, sv, eps(attrs), dscale.values, doffset.values,
+                                      coefficients, folded, offset);
+    const dx = deferredBatchNormGradDx(backend, x!.shape, {
+      x: xv, dy: dyv, mean: mv, variance: vv, scale: sv, offset, epsilon: eps(attrs), relu: folded, coefficients,
+    });
+    return [dx, dscale.info(), doffset.info()];
+  }
+  const dx = output(backend, x!.shape);
   if (pooled) {
     // dy below a max pool: read from the pool's gradient and argmaxes (./max_pool_argmax.ts).
     addon().batchNormTrainingGradPooledDy(rows, channels, xv, pooled.geometry, pooled.argmax, pooled.dy, mv, vv, sv,

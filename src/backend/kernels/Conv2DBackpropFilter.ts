@@ -8,6 +8,7 @@ import {convGeometry} from '../conv_geometry';
 import {tryCuda} from '../cuda_route';
 import {f32, nativeKernel, output} from '../kernel_utils';
 
+import {batchNormGradConvCounts, pendingBatchNormGradOf} from './batch_norm_grad_dy';
 import {convInputThroughBatchNorm} from './batch_norm_relu';
 
 export const conv2DBackpropFilterConfig =
@@ -15,8 +16,7 @@ export const conv2DBackpropFilterConfig =
       const {x, dy} = inputs;
       const {strides, pad, dataFormat, dimRoundingMode, filterShape} =
           attrs as unknown as Conv2DBackpropFilterAttrs;
-      const dyv = f32(backend, dy);
-      if (!x || !dy || !dyv || dataFormat === 'NCHW') return null;
+      if (!x || !dy || dy.dtype !== 'float32' || dataFormat === 'NCHW') return null;
       const info = backend_util.computeConv2DInfo(
           x.shape as [number, number, number, number], filterShape, strides, 1, pad,
           dimRoundingMode, false, 'channelsLast');
@@ -27,10 +27,22 @@ export const conv2DBackpropFilterConfig =
       const through = convInputThroughBatchNorm(backend, x);
       const xin = through ? through.x : f32(backend, x);
       if (!xin) return null;
-      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xin, dyv, through?.bn ?? null);
+      const dyValues = () => f32(backend, dy);  // (computes dy when it is still deferred)
+      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xin, dyValues, through?.bn ?? null);
       if (frozen) return frozen;
       const xv = through ? f32(backend, x) : xin;  // (computes x when it is still deferred)
       if (!xv) return null;
+      // dy still pending as the gradient of the batch norm this conv feeds: its rows are computed
+      // as the kernel reads them, and it is never written out (./batch_norm_grad_dy.ts).
+      const bnGrad = pendingBatchNormGradOf(backend, dy, g);
+      if (bnGrad) {
+        const dw = output(backend, filterShape);
+        addon().conv2dBackpropFilter(g, xv, null, dw.values, bnGrad);
+        batchNormGradConvCounts.fused++;
+        return dw.info();
+      }
+      const dyv = dyValues();
+      if (!dyv) return null;
       const dw = output(backend, filterShape);
       if (!tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {
         addon().conv2dBackpropFilter(g, xv, dyv, dw.values);
