@@ -141,30 +141,59 @@ Napi::Value ForwardMaxPool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sparseBackpropInput(layout, geometry, dy, dx)
+// dy at info[i], or null with the batch norm gradient at info[j] (args.h: ArgOutputBatchNormGrad):
+// exactly one of them.
+struct DyArg {
+  Napi::Float32Array dy;
+  std::optional<clicktrain::BatchNormGradDx> bn;
+};
+DyArg ArgDyOrBatchNormGrad(const Napi::CallbackInfo& info, size_t i, size_t j, const Conv2DParams& p) {
+  DyArg a;
+  a.bn = ArgOutputBatchNormGrad(info, j, p.batch * p.out_h * p.out_w, p.out_c);
+  if (info[i].IsNull() != a.bn.has_value())
+    throw Napi::TypeError::New(info.Env(), "clicktrain: takes dy or a batch norm gradient, not both");
+  if (!a.bn) {
+    a.dy = ArgFloat32Array(info, i, "dy");
+    CheckLength(a.dy, p.OutputSize(), "dy");
+  }
+  return a;
+}
+
+// sparseBackpropInput(layout, geometry, dy|null, dx, dyBatchNormGrad?) - dy null: dy is the input
+// gradient of the batch norm this conv feeds (computed as read where sparseReadsDyRows).
 Napi::Value BackpropInput(const Napi::CallbackInfo& info) {
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
-  auto dy = ArgFloat32Array(info, 2, "dy");
   auto dx = ArgFloat32Array(info, 3, "dx");
-  CheckLength(dy, p.OutputSize(), "dy");
   CheckLength(dx, p.InputSize(), "dx");
-  clicktrain::SparseConv2DBackpropInput(p, dy.Data(), h.layout, dx.Data());
+  const DyArg d = ArgDyOrBatchNormGrad(info, 2, 4, p);
+  if (d.bn) {
+    clicktrain::SparseConv2DBackpropInput(p, *d.bn, h.layout, dx.Data());
+  } else {
+    clicktrain::SparseConv2DBackpropInput(p, d.dy.Data(), h.layout, dx.Data());
+  }
   return info.Env().Undefined();
 }
 
-// sparseBackpropFilter(layout, geometry, x, dy, dfilter [3,3,inC,outC] | null, packed?,
-// inputBatchNorm?): the gradient at kept positions. dfilter gets it dense (zeros elsewhere);
-// `packed` (length = kept weights) in layout order, for the frozen-layer optimiser step. At least
-// one must be given. inputBatchNorm: as in sparseForward.
+// sparseReadsDyRows(layout, geometry): whether both backward passes compute a batch-norm-gradient
+// dy as they read it (else whole first).
+Napi::Value ReadsDyRows(const Napi::CallbackInfo& info) {
+  SparseHandle& h = ArgHandle(info, 0);
+  return Napi::Boolean::New(info.Env(), clicktrain::SparseReadsDyRows(ArgSparseGeometry(info, 1, h), h.layout));
+}
+
+// sparseBackpropFilter(layout, geometry, x, dy|null, dfilter [3,3,inC,outC] | null, packed?,
+// inputBatchNorm?, dyBatchNormGrad?): the gradient at kept positions. dfilter gets it dense (zeros
+// elsewhere); `packed` (length = kept weights) in layout order, for the frozen-layer optimiser step.
+// At least one must be given. inputBatchNorm: as in sparseForward; dy null: as in
+// sparseBackpropInput.
 Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SparseHandle& h = ArgHandle(info, 0);
   Conv2DParams p = ArgSparseGeometry(info, 1, h);
   auto x = ArgFloat32Array(info, 2, "x");
-  auto dy = ArgFloat32Array(info, 3, "dy");
   CheckLength(x, p.InputSize(), "x");
-  CheckLength(dy, p.OutputSize(), "dy");
+  const DyArg d = ArgDyOrBatchNormGrad(info, 3, 7, p);
   const bool has_dense = info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined();
   const bool has_packed = info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined();
   if (!has_dense && !has_packed)
@@ -176,7 +205,11 @@ Napi::Value BackpropFilter(const Napi::CallbackInfo& info) {
   std::vector<float> own;  // the packed gradient when only the dense one was asked for
   if (!has_packed) own.resize(static_cast<size_t>(h.layout.NumValues()));
   float* g = has_packed ? packed.Data() : own.data();
-  clicktrain::SparseConv2DBackpropFilter(p, x.Data(), dy.Data(), h.layout, g, x_bn ? &*x_bn : nullptr);
+  if (d.bn) {
+    clicktrain::SparseConv2DBackpropFilter(p, x.Data(), *d.bn, h.layout, g, x_bn ? &*x_bn : nullptr);
+  } else {
+    clicktrain::SparseConv2DBackpropFilter(p, x.Data(), d.dy.Data(), h.layout, g, x_bn ? &*x_bn : nullptr);
+  }
   if (has_dense) clicktrain::ScatterPackedToDense(h.layout, g, dw.Data());
   return env.Undefined();
 }
@@ -224,6 +257,7 @@ CLICKTRAIN_EXPORT("sparseForward", Forward);
 CLICKTRAIN_EXPORT("sparseForwardMaxPool", ForwardMaxPool);
 CLICKTRAIN_EXPORT("sparseBackpropInput", BackpropInput);
 CLICKTRAIN_EXPORT("sparseBackpropFilter", BackpropFilter);
+CLICKTRAIN_EXPORT("sparseReadsDyRows", ReadsDyRows);
 CLICKTRAIN_EXPORT("sparseStats", Stats);
 
 }  // namespace clicktrain_binding

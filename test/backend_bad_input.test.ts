@@ -157,6 +157,31 @@ describe('the sparse forward with a max pool checks its geometries and buffers',
     const v = 1 / Math.sqrt(1 + 1e-3);
     for (let i = 0; i < 48; i++) expect(y[i]).toBeCloseTo(v * ((1 + (i % 3)) + (4 + (i % 3))), 5);
   });
+  test('the backward passes take dy or a batch-norm gradient, checked', () => {
+    const h = layout.handle;
+    const grad = (over: object) => ({x: f(48), dy: f(48), mean: f(3), variance: f(3).fill(1), scale: null,
+                                     offset: null, epsilon: 1e-3, relu: true, coefficients: f(9), ...over});
+    const bwdI = (dy: Float32Array | null, g: unknown) => sparseAddon().sparseBackpropInput(h, conv, dy, f(32), g as never);
+    const bwdF = (dy: Float32Array | null, g: unknown) =>
+      sparseAddon().sparseBackpropFilter(h, conv, f(32), dy, null, f(6), null, g as never);
+    expect(() => bwdI(f(48), grad({}))).toThrow(/dy or a batch norm gradient, not both/);
+    expect(() => bwdF(null, null)).toThrow(/dy or a batch norm gradient, not both/);
+    expect(() => bwdI(null, grad({coefficients: f(6)}))).toThrow(/'coefficients' must have 9 elements/);
+    expect(() => bwdF(null, grad({dy: f(32)}))).toThrow(/'dy' must have 48 elements/);
+    expect(() => bwdF(null, grad({variance: f(2)}))).toThrow(/'variance' must have 3 elements/);
+    expect(sparseAddon().sparseReadsDyRows(h, conv)).toBe(false);  // batch 1: not the tiny-image kernels
+    // A good call (dy computed whole first here) equals the pass on the written gradient.
+    const bx = Float32Array.from({length: 48}, (_, i) => Math.cos(i)), dy = Float32Array.from({length: 48}, (_, i) => i % 5 - 2);
+    const mean = f(3), variance = f(3), coefficients = f(9), dx = f(48);
+    addon().batchNormTraining(16, 3, bx, null, null, 1e-3, null, mean, variance);
+    addon().batchNormTrainingGrad(16, 3, bx, dy, mean, variance, null, 1e-3, dx, f(3), f(3), true, null);
+    addon().batchNormTrainingGradSums(16, 3, bx, dy, mean, variance, null, 1e-3, f(3), f(3), coefficients, true, null);
+    layout.refresh(Float32Array.from({length: 54}, (_, i) => (Math.floor(i / 6) === 4 ? 1 + (i % 6) : 0)));
+    const want = f(32), got = f(32).fill(NaN);
+    sparseAddon().sparseBackpropInput(h, conv, dx, want);
+    sparseAddon().sparseBackpropInput(h, conv, null, got, grad({x: bx, dy, mean, variance, coefficients}));
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+  });
   test('a good call pools the conv output', () => {
     const x = Float32Array.from({length: 32}, (_, i) => i % 7 - 3);
     const y = f(12);

@@ -1,17 +1,20 @@
 /**
- * The backward-filter of a conv with few input channels reads the input gradient of the training
- * batch norm it feeds without that gradient being written (src/backend/kernels/batch_norm_grad_dy.ts;
- * native Conv2DBackpropFilter with a BatchNormGradDx). Outputs, gradients and trained weights must
- * have the same bits with the fusion on and off, with and without a relu after the batch norm; the
- * fused call must really run and the batch norm's dx must never be computed when only the conv reads
- * it; a dx also read elsewhere (the input's gradient, a bias) stays right.
+ * The backward passes of a conv read the input gradient of the training batch norm it feeds without
+ * that gradient being written (src/backend/kernels/batch_norm_grad_dy.ts): the backward-filter of a
+ * conv with few input channels (native Conv2DBackpropFilter with a BatchNormGradDx), and both
+ * backward passes of a frozen sparse conv on the tiny-image kernels. Outputs, gradients and trained
+ * weights must have the same bits with the fusion on and off, with and without a relu after the
+ * batch norm; the fused calls must really run and the batch norm's dx must never be computed when
+ * only the conv reads it; a dx also read elsewhere (the input's gradient, a bias) stays right.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../src';
+import {freezeSparsity} from '../src';
 import {batchNormGradConvCounts, setBatchNormGradConvFusion} from '../src/backend/kernels/batch_norm_grad_dy';
 import {addon, ConvGeometry} from '../src/native/addon';
+import {sparseCallCounts} from '../src/sparse';
 import * as ref from './helpers/reference';
+import * as masksHelper from './helpers/sparse_masks';
 import {outputsAndGradients, randomOutputWeights} from './helpers/training';
 
 const seed = ref.testSeed();
@@ -132,3 +135,61 @@ test.each([[false], [true]])('with the input gradient read too (bias on c1: %s),
   tf.dispose([x, ...ws]);
   model.dispose();
 });
+
+/** RGB conv -> BN -> relu -> s2 -> BN -> relu -> s3 -> BN -> relu -> dense head, s2 and s3 frozen
+ * sparse: their batch norms' gradients are read by both of their backward passes. */
+function buildSparseModel(size: number, channels: number, masks: {s2: Uint16Array, s3: Uint16Array},
+                          init?: tf.Tensor[]): tfl.LayersModel {
+  const input = tfl.input({shape: [size, size, 3]});
+  const block = (x: tfl.SymbolicTensor, name: string) => {
+    const c = tfl.layers.conv2d({filters: channels, kernelSize: 3, padding: 'same', useBias: false, name,
+                                 kernelInitializer: 'glorotNormal'}).apply(x) as tfl.SymbolicTensor;
+    const b = tfl.layers.batchNormalization({gammaInitializer: 'randomNormal', betaInitializer: 'randomNormal'})
+        .apply(c) as tfl.SymbolicTensor;
+    return tfl.layers.reLU().apply(b) as tfl.SymbolicTensor;
+  };
+  const c = block(block(block(input, 's1'), 's2'), 's3');
+  const head = tfl.layers.dense({units: 3}).apply(tfl.layers.flatten().apply(c)) as tfl.SymbolicTensor;
+  const model = tfl.model({inputs: input, outputs: head});
+  if (init) model.setWeights(init);
+  freezeSparsity(model, {masks: {...masks}, layers: ['s2', 's3']});
+  return model;
+}
+
+test.each([
+  [9, 8, 12, true],   // the tiny-image kernels read dy's rows; a partly filled second lane group
+  [8, 4, 9, true],    // 4x4 images
+  [3, 8, 6, false],   // batch 3: other kernels, dy computed whole first (in JS, once for both passes)
+])('frozen sparse layers, batch %i, %i-pixel images, %i channels: the same trained weights with and without the fusion (rows read: %s)',
+   async (batch, size, channels, rows) => {
+     const masks = {s2: masksHelper.randomMasks(r, channels, channels, 0.5),
+                    s3: masksHelper.randomMasks(r, channels, channels, 0.75)};
+     const start = buildSparseModel(size, channels, masks);
+     const init = start.getWeights().map((t) => t.clone());
+     start.dispose();
+     const x = tf.tensor(r.floats(batch * size * size * 3), [batch, size, size, 3]);
+     const y = tf.tensor(r.floats(batch * 3), [batch, 3]);
+     const weightsAfterTraining = async (fusion: boolean) => {
+       setBatchNormGradConvFusion(fusion);
+       const model = buildSparseModel(size, channels, masks, init);
+       model.compile({optimizer: tf.train.momentum(0.05, 0.9), loss: 'meanSquaredError'});
+       const before = {sparse: sparseCallCounts.outputBatchNormGrad, dense: batchNormGradConvCounts.fused};
+       await model.trainOnBatch(x, y);
+       const counts = {sparse: sparseCallCounts.outputBatchNormGrad - before.sparse,
+                       dense: batchNormGradConvCounts.fused - before.dense};
+       const tensors = tf.memory().numTensors;
+       await model.trainOnBatch(x, y);
+       expect(tf.memory().numTensors).toBe(tensors);
+       const w = model.getWeights().map((t) => t.dataSync() as Float32Array);
+       model.dispose();
+       return {w, counts};
+     };
+     const plain = await weightsAfterTraining(false);
+     const fused = await weightsAfterTraining(true);
+     expect(plain.counts).toEqual({sparse: 0, dense: 0});
+     // s2 and s3: backward-data and backward-filter each; s1 (dense, RGB): backward-filter.
+     expect(fused.counts).toEqual({sparse: rows ? 4 : 0, dense: 1});
+     expect(fused.w.length).toBe(plain.w.length);
+     fused.w.forEach((w, i) => expect([i, same(w, plain.w[i])]).toEqual([i, true]));
+     tf.dispose([x, y, ...init]);
+   });

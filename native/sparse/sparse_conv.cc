@@ -1162,6 +1162,60 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
   });
 }
 
+namespace {
+
+// A batch norm's gradient as dy: the same channels as the conv's output.
+void CheckGradDy(const Conv2DParams& p, const BatchNormGradDx& dy, const char* who) {
+  if (dy.channels() != p.out_c)
+    throw std::invalid_argument(std::string(who) + ": the batch norm gradient's channels must be out_c");
+}
+
+// The tiny-image kernels of `pass` run this call (they read dy's rows as they convert them).
+bool TinyReadsDyRows(const Conv2DParams& p, const PatternLayout& L, SparsePass pass) {
+  return TinyImageSupported(p, L) && (pass != SparsePass::kBackwardInput || L.transposed) &&
+         !SparseRunsDense(p, L, pass);
+}
+
+// dy written whole, for the paths that read it in place.
+std::vector<float> WholeDy(const Conv2DParams& p, const BatchNormGradDx& dy) {
+  const int64_t rows = p.batch * p.out_h * p.out_w;
+  std::vector<float> d(static_cast<size_t>(rows * p.out_c));
+  dy.All(rows, d.data());
+  return d;
+}
+
+}  // namespace
+
+bool SparseReadsDyRows(const Conv2DParams& p, const PatternLayout& L) {
+  return TinyReadsDyRows(p, L, SparsePass::kBackwardInput) && TinyReadsDyRows(p, L, SparsePass::kBackwardFilter);
+}
+
+void SparseConv2DBackpropInput(const Conv2DParams& p, const BatchNormGradDx& dy, const PatternLayout& L,
+                               float* dx) {
+  CheckLayout(p, L, "SparseConv2DBackpropInput");
+  CheckGradDy(p, dy, "SparseConv2DBackpropInput");
+  if (p.InputSize() == 0) return;
+  if (TinyReadsDyRows(p, L, SparsePass::kBackwardInput)) {
+    SparseTinyImageBackpropInput(p, nullptr, L, dx, &dy);
+    return;
+  }
+  const std::vector<float> d = WholeDy(p, dy);
+  SparseConv2DBackpropInput(p, d.data(), L, dx);
+}
+
+void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const BatchNormGradDx& dy,
+                                const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
+  CheckLayout(p, L, "SparseConv2DBackpropFilter");
+  CheckInputBatchNorm(p, x_bn, "SparseConv2DBackpropFilter");
+  CheckGradDy(p, dy, "SparseConv2DBackpropFilter");
+  if (L.NumValues() > 0 && p.batch > 0 && TinyReadsDyRows(p, L, SparsePass::kBackwardFilter)) {
+    SparseTinyImageBackpropFilter(p, x, nullptr, L, out_values, x_bn, &dy);
+    return;
+  }
+  const std::vector<float> d = WholeDy(p, dy);
+  SparseConv2DBackpropFilter(p, x, d.data(), L, out_values, x_bn);
+}
+
 void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,
                                      const PatternLayout& L, float* dfilter) {
   thread_local std::vector<float> g;  // grows only: no allocation per training step

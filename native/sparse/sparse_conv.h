@@ -118,6 +118,18 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
                                 const PatternLayout& layout, float* out_values,
                                 const BatchNormRows* x_bn = nullptr);
 
+// The two backward passes with dy the input gradient of the training batch norm this conv feeds
+// (dense/batch_norm.h): where SparseReadsDyRows, the tiny-image kernels compute dy's rows as they
+// convert it to lanes, so it is never written out; other paths compute it whole first. The bits of
+// the calls above on BatchNormGradDx::All's dx. dy.channels() must be out_c.
+void SparseConv2DBackpropInput(const Conv2DParams& p, const BatchNormGradDx& dy, const PatternLayout& layout,
+                               float* dx);
+void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const BatchNormGradDx& dy,
+                                const PatternLayout& layout, float* out_values,
+                                const BatchNormRows* x_bn = nullptr);
+// True when both calls above read dy's rows as they go for this geometry and layout.
+bool SparseReadsDyRows(const Conv2DParams& p, const PatternLayout& layout);
+
 // Convenience: SparseConv2DBackpropFilter then ScatterPackedToDense into dfilter [3,3,in_c,out_c].
 void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,
                                      const PatternLayout& layout, float* dfilter);

@@ -22,19 +22,29 @@ float* Buffer(int which, size_t n) {
 }
 
 // NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero); with bn, the lanes of bn's output
-// (each element through the batch norm on the way: lanes_affine.h).
+// (each element through the batch norm on the way: lanes_affine.h); with rows (src unused), the
+// rows it computes (a batch norm's gradient: each pixel's 8 rows computed into L1, then packed).
 float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which,
-               const BatchNormRows* bn = nullptr) {
+               const BatchNormRows* bn = nullptr, const BatchNormGradDx* rows = nullptr) {
   const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
   float* dst = Buffer(which, static_cast<size_t>(nb * C * chan));
   const LaneAffine f = bn ? LaneAffine{bn->sub(), bn->mul(), bn->add(), bn->relu()} : LaneAffine{};
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> computed;
+    float* tmp = rows ? AlignedScratch(computed, static_cast<size_t>(kLanes * C)) : nullptr;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / pix, px = i % pix;
       const float* s[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t b = bb * kLanes + l;
-        s[l] = b < N ? src + (b * pix + px) * C : nullptr;
+        if (b >= N) {
+          s[l] = nullptr;
+        } else if (rows) {
+          rows->Rows(b * pix + px, 1, tmp + l * C);
+          s[l] = tmp + l * C;
+        } else {
+          s[l] = src + (b * pix + px) * C;
+        }
       }
       if (bn)
         K.pack8_affine(s, C, dst + bb * C * chan + px * kLanes, chan, f);
@@ -134,7 +144,8 @@ void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
 // y [N,S,S,L.out_c] = conv(x [N,S,S,L.in_c]) (+ epilogue when ep), max pooled by tiling windows
 // pool_fh x pool_fw when pool_fh > 0.
 void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const Epilogue* ep, float* y,
-                int64_t pool_fh = 0, int64_t pool_fw = 0, const BatchNormRows* x_bn = nullptr) {
+                int64_t pool_fh = 0, int64_t pool_fw = 0, const BatchNormRows* x_bn = nullptr,
+                const BatchNormGradDx* x_rows = nullptr) {
   const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
   a.L = &L;
@@ -142,7 +153,7 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
   a.nb = (N + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, N, S, L.in_c, 0, x_bn);
+  a.x = ToLanes(K, x, N, S, L.in_c, 0, x_bn, x_rows);
   a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
   RunSlots(L, false, a);
   if (pool_fh > 0)
@@ -190,15 +201,18 @@ void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const 
 }
 
 void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
-                                  float* dx) {
-  if (!TinyImageSupported(p, L) || !L.transposed)
+                                  float* dx, const BatchNormGradDx* dy_rows) {
+  if (!TinyImageSupported(p, L) || !L.transposed || (dy_rows && dy_rows->channels() != p.out_c))
     throw std::invalid_argument("SparseTinyImageBackpropInput: unsupported call");
   // Stride 1, padding 1, same size: the transposed conv is the same geometry (padding 2 - 1).
-  RunForward(p.batch, static_cast<int>(p.in_h), dy, *L.transposed, nullptr, dx);
+  RunForward(p.batch, static_cast<int>(p.in_h), dy, *L.transposed, nullptr, dx, 0, 0, nullptr, dy_rows);
 }
 
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                   const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
+                                   const PatternLayout& L, float* out_values, const BatchNormRows* x_bn,
+                                   const BatchNormGradDx* dy_rows) {
+  if (dy_rows && dy_rows->channels() != p.out_c)
+    throw std::invalid_argument("SparseTinyImageBackpropFilter: the batch norm gradient's channels must be out_c");
   if (!TinyImageSupported(p, L)) throw std::invalid_argument("SparseTinyImageBackpropFilter: unsupported call");
   const IsaKernels& K = ActiveKernels();
   TinyArgs a{};
@@ -208,7 +222,7 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   a.group_sid = sid.data();
   a.nb = (p.batch + kLanes - 1) / kLanes;
   a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0, x_bn);
-  a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2);
+  a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2, nullptr, dy_rows);
   a.out_values = out_values;
   a.grad_block_floats = TinyGradBlockFloats();
   RunSlots(L, true, a);

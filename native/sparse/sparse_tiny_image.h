@@ -40,14 +40,17 @@ void SparseTinyImageForward(const Conv2DParams& p, const float* x, const Pattern
 void SparseTinyImageForwardMaxPool(const Conv2DParams& p, const float* x, const PatternLayout& L,
                                    const Epilogue& ep, const Conv2DParams& pool, float* y);
 
-// dx = gradient w.r.t. x: the forward kernels over dy with L.transposed.
+// dx = gradient w.r.t. x: the forward kernels over dy with L.transposed. dy_rows (dy then
+// unused): dy's rows computed as they are converted to lanes (a batch norm's gradient,
+// SparseConv2DBackpropInput in sparse_conv.h).
 void SparseTinyImageBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
-                                  float* dx);
+                                  float* dx, const BatchNormGradDx* dy_rows = nullptr);
 
-// Gradient of the kept weights in packed order (see SparseConv2DBackpropFilter).
+// Gradient of the kept weights in packed order (see SparseConv2DBackpropFilter); dy_rows as above.
 void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
                                    const PatternLayout& L, float* out_values,
-                                   const BatchNormRows* x_bn = nullptr);
+                                   const BatchNormRows* x_bn = nullptr,
+                                   const BatchNormGradDx* dy_rows = nullptr);
 
 namespace sparse_internal {
 

@@ -325,6 +325,43 @@ void CheckInputBatchNorm(Runner& r, const Conv2DParams& p, const PatternLayout& 
   r.ExpectThrow([&] { SparseConv2DForward(p, x.data(), L, ep, y.data(), &other); }, "bn of other channels " + d);
 }
 
+// Both backward passes with dy a training batch norm's input gradient (the conv's output is that
+// batch norm's x) give the bits of the passes on the dx the batch norm's gradient writes, with and
+// without a relu folded in; counts the calls whose kernels read dy's rows as they go.
+int g_dy_rows_cases = 0;
+void CheckBatchNormGradDy(Runner& r, const Conv2DParams& p, const PatternLayout& L, const std::vector<float>& x,
+                          const std::string& d) {
+  const int64_t C = p.out_c, rows = p.batch * p.out_h * p.out_w;
+  const auto bx = RandomVector(static_cast<size_t>(rows * C), -2.f, 3.f), dy = RandomVector(bx.size());
+  const auto scale = RandomVector(static_cast<size_t>(C)), offset = RandomVector(static_cast<size_t>(C));
+  std::vector<float> mean(C), var(C), ds(C), dof(C), coef(3 * C), dx(bx.size());
+  BatchNormTrainingForward(rows, C, bx.data(), scale.data(), offset.data(), 1e-3f, nullptr, mean.data(), var.data());
+  BatchNormFollowingRelu relu;
+  relu.offset = offset.data();
+  if (SparseReadsDyRows(p, L)) ++g_dy_rows_cases;
+  for (const BatchNormFollowingRelu* rl : std::initializer_list<const BatchNormFollowingRelu*>{nullptr, &relu}) {
+    const std::string dr = d + (rl ? " dy = bn+relu grad" : " dy = bn grad") + (SparseReadsDyRows(p, L) ? " (rows)" : "");
+    BatchNormTrainingBackward(rows, C, bx.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f, dx.data(),
+                              ds.data(), dof.data(), rl);
+    BatchNormTrainingGradSums(rows, C, bx.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f, ds.data(),
+                              dof.data(), coef.data(), rl);
+    const BatchNormGradDx grad(C, bx.data(), dy.data(), mean.data(), var.data(), scale.data(), 1e-3f, coef.data(), rl);
+    std::vector<float> want(static_cast<size_t>(p.InputSize()));
+    SparseConv2DBackpropInput(p, dx.data(), L, want.data());
+    auto got = Poisoned(want.size());
+    r.Expect([&] { SparseConv2DBackpropInput(p, grad, L, got.data()); }, "backprop input of bn grad runs " + dr);
+    r.Check(SameBits(got, want), "backprop input of bn grad bits " + dr);
+    std::vector<float> gwant(static_cast<size_t>(L.NumValues()));
+    SparseConv2DBackpropFilter(p, x.data(), dx.data(), L, gwant.data());
+    auto g = Poisoned(gwant.size());
+    r.Expect([&] { SparseConv2DBackpropFilter(p, x.data(), grad, L, g.data()); }, "backprop filter of bn grad runs " + dr);
+    r.Check(SameBits(g, gwant), "backprop filter of bn grad bits " + dr);
+  }
+  const BatchNormGradDx other(C + 1, bx.data(), dy.data(), mean.data(), var.data(), nullptr, 1e-3f, coef.data());
+  auto dxo = Poisoned(static_cast<size_t>(p.InputSize()));
+  r.ExpectThrow([&] { SparseConv2DBackpropInput(p, other, L, dxo.data()); }, "bn grad of other channels " + d);
+}
+
 struct Case {
   Conv2DParams p;
   int lib, pat;
@@ -360,6 +397,7 @@ void RunCaseOn(Runner& r, const Case& c, PatternLayout& L, const std::vector<uin
   r.CheckClose(MaxErrorVsMagnitude(y, ref, mag), 1e-5, "forward " + d);
   CheckForwardMaxPool(r, p, x, L, ep, d);
   CheckInputBatchNorm(r, p, L, ep, dy, d);
+  CheckBatchNormGradDy(r, p, L, x, d);
   CheckBatchNormFold(r, ep, p.batch * p.out_h * p.out_w, p.out_c,
                      [&](const Epilogue& e, float* out) { SparseConv2DForward(p, x.data(), L, e, out); }, d);
   // Backward data.
@@ -608,5 +646,6 @@ int main() {
   r.ExpectThrow([&] { SparseConv2DForward(bad, x.data(), L, Epilogue{}, y.data()); }, "forward on dilation 2");
   Conv2DParams wrong = MakeParams(1, 5, 5, 3, 2, 1, true);
   r.ExpectThrow([&] { SparseConv2DForward(wrong, x.data(), L, Epilogue{}, y.data()); }, "channel mismatch");
+  r.Check(g_dy_rows_cases > 0, "some batch-norm-gradient dy cases ran the row-reading kernels");
   return r.Finish();
 }

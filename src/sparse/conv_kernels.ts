@@ -2,8 +2,9 @@
 import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {ClickTrainBackend} from '../backend/backend';
-import type {NativeEpilogue} from '../backend/kernel_utils';
-import type {BatchNormFold, ConvGeometry, InputBatchNorm} from '../native/addon';
+import {f32, NativeEpilogue} from '../backend/kernel_utils';
+import {batchNormGradConvFusion, pendingBatchNormGrad} from '../backend/kernels/batch_norm_grad_dy';
+import type {BatchNormFold, ConvGeometry, InputBatchNorm, OutputBatchNormGrad} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {deferredDense} from './frozen_update';
 import {SparseLayout, sparseAddon} from './layout';
@@ -50,11 +51,28 @@ export function sparseConvForward(
   return sparse !== null;
 }
 
-/** Backward-data on the layout layoutForFilter chose for the call's filter. */
-export function sparseConvBackpropInput(chosen: SparseLayout | FrozenEntry, g: ConvGeometry,
-                                        dy: Float32Array, dx: Float32Array): void {
-  sparseAddon().sparseBackpropInput(layoutOf(chosen).handle, g, dy, dx);
+/** dy still pending as the gradient of the batch norm this conv feeds, when the layout's kernels
+ * read dy's rows as they go (the tiny-image kernels; ../backend/kernels/batch_norm_grad_dy.ts); null
+ * otherwise (then read dy's values). */
+function pendingGradRows(backend: ClickTrainBackend, dy: TensorInfo, layout: SparseLayout,
+                         g: ConvGeometry): OutputBatchNormGrad | null {
+  if (!batchNormGradConvFusion() || dy.shape.length !== 4) return null;
+  const grad = pendingBatchNormGrad(backend, dy);
+  return grad && sparseAddon().sparseReadsDyRows(layout.handle, g) ? grad : null;
+}
+
+/** Backward-data on the layout layoutForFilter chose for the call's filter; false when dy is not
+ * float32 data. */
+export function sparseConvBackpropInput(backend: ClickTrainBackend, chosen: SparseLayout | FrozenEntry,
+                                        g: ConvGeometry, dy: TensorInfo, dx: Float32Array): boolean {
+  const layout = layoutOf(chosen);
+  const grad = pendingGradRows(backend, dy, layout, g);
+  const dyv = grad ? null : f32(backend, dy);
+  if (!grad && !dyv) return false;
+  sparseAddon().sparseBackpropInput(layout.handle, g, dyv, dx, grad);
   sparseCallCounts.backpropInput++;
+  if (grad) sparseCallCounts.outputBatchNormGrad++;
+  return true;
 }
 
 const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();
@@ -64,19 +82,21 @@ const gradientSlots = new WeakMap<FrozenEntry, PackedSlots>();
  * the dense kernel must run. xbn: as in sparseForwardRunner. */
 export function sparseConvBackpropFilter(
     backend: ClickTrainBackend, x: TensorInfo, filterShape: number[], g: ConvGeometry,
-    xv: Float32Array, dyValues: () => Float32Array | null, xbn: InputBatchNorm | null = null): TensorInfo | null {
+    xv: Float32Array, dy: TensorInfo, xbn: InputBatchNorm | null = null): TensorInfo | null {
   if (filterShape[0] !== 3 || filterShape[1] !== 3) return null;
   const entry = frozenForBackpropFilter(x, filterShape);
   if (!entry || !sparseAddon().sparseSupported(g)) return null;
-  const dy = dyValues();
-  if (!dy) return null;
+  const grad = pendingGradRows(backend, dy, entry.layout, g);
+  const dyv = grad ? null : f32(backend, dy);  // (computes dy when it is still deferred)
+  if (!grad && !dyv) return null;
   let slots = gradientSlots.get(entry);
   if (!slots || slots.length !== entry.layout.keptWeights) {
     gradientSlots.set(entry, slots = new PackedSlots(entry.layout.keptWeights));
   }
   const slot = slots.take(backend);
-  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dy, null, slot.values, xbn);
+  sparseAddon().sparseBackpropFilter(entry.layout.handle, g, xv, dyv, null, slot.values, xbn, grad);
   if (xbn) sparseCallCounts.inputBatchNorm++;
+  if (grad) sparseCallCounts.outputBatchNormGrad++;
   const info = deferredDense(backend, entry, filterShape, slot);
   entry.packedGradient = {dataId: info.dataId, values: slot.values};
   sparseCallCounts.backpropFilter++;

@@ -46,9 +46,11 @@ const readers = new WeakMap<object, Array<{filterShape: number[], entry: FrozenE
 
 /** How often each sparse kernel ran (for tests, the bench and the training report);
  * forwardMaxPool: forwards that ran with a max pool of their output (counted in forward too);
- * inputBatchNorm: forwards and backward-filters that read their input through a batch norm. */
+ * inputBatchNorm: forwards and backward-filters that read their input through a batch norm;
+ * outputBatchNormGrad: backward passes that read dy as the gradient of the batch norm they feed. */
 export const sparseCallCounts = {
-  forward: 0, forwardMaxPool: 0, inputBatchNorm: 0, backpropInput: 0, backpropFilter: 0, optimizerStep: 0,
+  forward: 0, forwardMaxPool: 0, inputBatchNorm: 0, outputBatchNormGrad: 0, backpropInput: 0, backpropFilter: 0,
+  optimizerStep: 0,
 };
 
 let detectionEnabled = process.env.CLICKTRAIN_SPARSE !== '0';

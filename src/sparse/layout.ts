@@ -6,7 +6,7 @@
  * Masks: Uint16Array of length inC*outC, index ic*outC + oc (the order of a [3,3,inC,outC] weight's
  * inner dims), bit kh*3+kw set = tap kept, 0 = kernel removed.
  */
-import {addon, BatchNormFold, ConvGeometry, InputBatchNorm} from '../native/addon';
+import {addon, BatchNormFold, ConvGeometry, InputBatchNorm, OutputBatchNormGrad} from '../native/addon';
 
 export interface LayoutStats {
   inC: number;
@@ -43,10 +43,14 @@ interface SparseAddon {
   sparseForwardMaxPool(h: Handle, g: ConvGeometry, pool: ConvGeometry, x: Float32Array, y: Float32Array,
                        bias: Float32Array | null, activation: number, leakyAlpha: number,
                        prelu: Float32Array | null, batchNorm?: BatchNormFold | null): void;
-  sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array, dx: Float32Array): void;
-  sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array,
+  /** dy null: dy is the input gradient of the batch norm this conv feeds (dyBatchNormGrad). */
+  sparseBackpropInput(h: Handle, g: ConvGeometry, dy: Float32Array | null, dx: Float32Array,
+                      dyBatchNormGrad?: OutputBatchNormGrad | null): void;
+  sparseBackpropFilter(h: Handle, g: ConvGeometry, x: Float32Array, dy: Float32Array | null,
                        dfilter: Float32Array | null, packed?: Float32Array | null,
-                       inputBatchNorm?: InputBatchNorm | null): void;
+                       inputBatchNorm?: InputBatchNorm | null, dyBatchNormGrad?: OutputBatchNormGrad | null): void;
+  /** Whether both backward passes read a batch-norm-gradient dy's rows as they go. */
+  sparseReadsDyRows(h: Handle, g: ConvGeometry): boolean;
   sparseGatherPacked(h: Handle, dense: Float32Array, packed: Float32Array): void;
   sparseScatterPacked(h: Handle, packed: Float32Array, dense: Float32Array): void;
   sparseFrozenSgd(h: Handle, gradPacked: Float32Array, c: number, valueOut: Float32Array): void;

@@ -27,8 +27,7 @@ export const conv2DBackpropFilterConfig =
       const through = convInputThroughBatchNorm(backend, x);
       const xin = through ? through.x : f32(backend, x);
       if (!xin) return null;
-      const dyValues = () => f32(backend, dy);  // (computes dy when it is still deferred)
-      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xin, dyValues, through?.bn ?? null);
+      const frozen = sparseConvBackpropFilter(backend, x, filterShape, g, xin, dy, through?.bn ?? null);
       if (frozen) return frozen;
       const xv = through ? f32(backend, x) : xin;  // (computes x when it is still deferred)
       if (!xv) return null;
@@ -41,7 +40,7 @@ export const conv2DBackpropFilterConfig =
         batchNormGradConvCounts.fused++;
         return dw.info();
       }
-      const dyv = dyValues();
+      const dyv = f32(backend, dy);  // (computes dy when it is still deferred)
       if (!dyv) return null;
       const dw = output(backend, filterShape);
       if (!tryCuda('cudaConv2dBackpropFilter', g, xv, dyv, dw.values)) {

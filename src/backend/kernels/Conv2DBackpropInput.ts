@@ -37,11 +37,8 @@ export const conv2DBackpropInputConfig =
       }
       const chosen = layoutForFilter(backend, filter, g);  // null: dense
       if (chosen) {
-        const dyv = dyValues();
-        if (!dyv) return null;
         const dx = output(backend, info.inShape);
-        sparseConvBackpropInput(chosen, g, dyv, dx.values);
-        return dx.info();
+        return sparseConvBackpropInput(backend, chosen, g, dy, dx.values) ? dx.info() : null;
       }
       const w = wv();
       // dy still pending as a batch norm's gradient stays so until this dx is read (never, for a
