@@ -51,11 +51,12 @@ std::vector<double> TimeInterleaved(const std::vector<std::function<void()>>& fn
   return best;
 }
 
-Conv2DParams Cifar(int64_t hw, int64_t c) {
+Conv2DParams Cifar(int64_t hw, int64_t c, int64_t in_c = 0) {
   Conv2DParams p;
   p.batch = 32;
   p.in_h = p.in_w = p.out_h = p.out_w = hw;
-  p.in_c = p.out_c = c;
+  p.in_c = in_c > 0 ? in_c : c;
+  p.out_c = c;
   p.filter_h = p.filter_w = 3;
   p.pad_top = p.pad_left = 1;
   return p;
@@ -77,7 +78,9 @@ int main(int argc, char** argv) {
   std::printf("gemm backend: %s, isa: %s\n", GemmBackendName(), IsaName(ActiveIsa()));
   const int64_t n = 1024;
   auto a = Random(n * n), b = Random(n * n), c = Random(n * n);
-  const Conv2DParams shapes[] = {Cifar(32, 64), Cifar(16, 128), Cifar(8, 256), Cifar(4, 512)};
+  // The first layer on RGB runs the direct small-channel kernels by default: shown next to the
+  // tiled im2col GEMM it replaced (backprop-input is not needed there, timed anyway).
+  const Conv2DParams shapes[] = {Cifar(32, 64, 3), Cifar(32, 64), Cifar(16, 128), Cifar(8, 256), Cifar(4, 512)};
   for (int t : threads) {
     SetNumThreads(t);
     auto gemm = [&] { Sgemm(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n); };
@@ -97,7 +100,9 @@ int main(int argc, char** argv) {
       ep.bias = bias.data();
       ep.activation = Activation::kRelu;
       std::vector<std::function<void()>> fns{gemm};
-      for (ConvGemmStrategy st : strategies) {
+      std::vector<ConvGemmStrategy> shape_strategies = strategies;
+      if (p.in_c <= 4 && strategies.size() == 1) shape_strategies = {ConvGemmStrategy::kDefault, ConvGemmStrategy::kTiled};
+      for (ConvGemmStrategy st : shape_strategies) {
         auto with = [st](std::function<void()> f) {
           return [st, f] {
             SetConvGemmStrategy(st);
@@ -108,14 +113,15 @@ int main(int argc, char** argv) {
         fns.push_back(with([&] { Conv2DBackpropInput(p, y.data(), w.data(), dx.data()); }));
         fns.push_back(with([&] { Conv2DBackpropFilter(p, x.data(), y.data(), dw.data()); }));
       }
-      auto tm = TimeInterleaved(fns, 4.0 * strategies.size());
+      auto tm = TimeInterleaved(fns, 4.0 * shape_strategies.size());
       const double gemm_gf = gflop / tm[0];
-      for (size_t si = 0; si < strategies.size(); ++si) {
-      SetConvGemmStrategy(strategies[si]);
+      for (size_t si = 0; si < shape_strategies.size(); ++si) {
+      SetConvGemmStrategy(shape_strategies[si]);
       const double f = tm[1 + 3 * si], bi = tm[2 + 3 * si], bf = tm[3 + 3 * si];
       char name[64];
       std::snprintf(name, sizeof name, "%lldx%lldx%lld->%lld %s", (long long)p.in_h, (long long)p.in_w,
-                    (long long)p.in_c, (long long)p.out_c, ConvGemmStrategyName());
+                    (long long)p.in_c, (long long)p.out_c,
+                    p.in_c <= 4 && shape_strategies[si] == ConvGemmStrategy::kDefault ? "direct" : ConvGemmStrategyName());
       auto cell = [&](double s) {
         static char buf[4][32];
         static int k = 0;
@@ -129,6 +135,7 @@ int main(int argc, char** argv) {
       const char* c3 = cell(bf);
       std::printf("%-30s %8.1f %18s %18s %18s\n", name, gemm_gf, c1, c2, c3);
       }
+      SetConvGemmStrategy(strategies[0]);
     }
   }
   return 0;
