@@ -108,51 +108,17 @@ LaneImage BuildLaneImage(const IsaKernels& K, const float* src, int64_t N, int64
   return im;
 }
 
-// K.to_lanes of the rows grad computes (a batch norm's gradient, dense/batch_norm.h): the source
-// rows the lane rows [hp_begin, hp_end) read are computed for the nl images into a per-thread
-// buffer, then converted; the gradient is never written out whole.
-void ToLanesRows(const IsaKernels& K, const BatchNormGradDx& grad, int64_t H, int64_t W, int64_t C, int64_t b0,
-                 int nl, int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp, int64_t hp_begin, int64_t hp_end,
-                 float* dst) {
-  const int64_t h0 = std::clamp<int64_t>(hp_begin - pad_h, 0, H), h1 = std::clamp<int64_t>(hp_end - pad_h, h0, H);
-  const int64_t image = (h1 - h0) * W * C;
-  thread_local std::vector<float> rows_buf;
-  float* rows = AlignedScratch(rows_buf, static_cast<size_t>(std::max<int64_t>(1, nl * image)));
-  for (int l = 0; l < nl; ++l) grad.Rows(((b0 + l) * H + h0) * W, (h1 - h0) * W, rows + l * image);
-  // Image l of the buffer is image b0 + l's rows [h0, h1): its row h - h0 is padded row h + pad_h.
-  K.to_lanes(rows, h1 - h0, W, C, 0, nl, pad_h + h0, pad_w, Hp, Wp, hp_begin, hp_end, dst);
-}
-
 // K.to_lanes of bn's output when bn is given (else of src itself), the batch norm applied to each
-// element as it is loaded (lanes_affine.h): bn's output is never written out. With grad, of the
-// rows it computes (src unused).
+// element as it is loaded (lanes_affine.h): bn's output is never written out.
 void ToLanesThrough(const IsaKernels& K, const BatchNormRows* bn, const float* src, int64_t H, int64_t W, int64_t C,
                     int64_t b0, int nl, int64_t pad_h, int64_t pad_w, int64_t Hp, int64_t Wp, int64_t hp_begin,
-                    int64_t hp_end, float* dst, const BatchNormGradDx* grad = nullptr) {
-  if (grad) {
-    ToLanesRows(K, *grad, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, dst);
-    return;
-  }
+                    int64_t hp_end, float* dst) {
   if (!bn) {
     K.to_lanes(src, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, dst);
     return;
   }
   const LaneAffine f{bn->sub(), bn->mul(), bn->add(), bn->relu()};
   K.to_lanes_affine(src, H, W, C, b0, nl, pad_h, pad_w, Hp, Wp, hp_begin, hp_end, f, dst);
-}
-
-// A batch norm's gradient written out whole into a per-thread buffer, for the paths that read dy
-// in place.
-const float* WholeRows(const BatchNormGradDx& grad, int64_t rows) {
-  thread_local std::vector<float> whole_buf;
-  float* whole = AlignedScratch(whole_buf, static_cast<size_t>(std::max<int64_t>(1, rows * grad.channels())));
-  grad.All(rows, whole);
-  return whole;
-}
-
-// dy itself, or the gradient grad computes written out whole.
-const float* DyOrWhole(const float* dy, const BatchNormGradDx* grad, int64_t rows) {
-  return grad ? WholeRows(*grad, rows) : dy;
 }
 
 // x through bn (when given) written out whole into a per-thread buffer, for the paths that read
@@ -369,7 +335,6 @@ struct LaneSource {
   int64_t H = 0, W = 0, C = 0, pad_h = 0, pad_w = 0;
   int64_t Hp = 0, Wp = 0;  // padded extents of the whole (virtual) lane image
   const BatchNormRows* bn = nullptr;  // src is this batch norm's input (the pass reads its output)
-  const BatchNormGradDx* grad = nullptr;  // src unused: rows of this batch norm's gradient
 };
 
 // One forward-style pass: output grid OH x OW of the "filters" of L over lane image X; output
@@ -490,7 +455,7 @@ void RunConvPassStrips(const IsaKernels& K, const ConvPass& cp, int64_t nb, int6
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, cp.N - bb * kLanes));
     // Padded row hs0 + i of the image is row i of the strip (the input row hp - pad_h).
     ToLanesThrough(K, src.bn, src.src, src.H, src.W, src.C, bb * kLanes, nl, src.pad_h - hs0, src.pad_w,
-                   rows_max, src.Wp, 0, nrows, strip, src.grad);
+                   rows_max, src.Wp, 0, nrows, strip);
     const int64_t tstride = npix * TC * kLanes;
     const int64_t first = (bb * th + tr0) * tw, count = (tr1 - tr0) * tw;
     const int64_t r0 = tr0 * RT, band_rows = trs * RT;
@@ -534,7 +499,7 @@ void RunConvPass(const IsaKernels& K, const ConvPass& cp) {
       RunConvPassStrips(K, cp, nb, th, tw);
     } else {
       if (cp.pool_y) throw std::logic_error("RunConvPass: a fused pool needs the strip pass");
-      const float* in = ls.grad ? WholeRows(*ls.grad, cp.N * ls.H * ls.W) : BatchNormed(ls.bn, ls.src, cp.N * ls.H * ls.W);
+      const float* in = BatchNormed(ls.bn, ls.src, cp.N * ls.H * ls.W);
       const LaneImage X = BuildLaneImage(K, in, cp.N, ls.H, ls.W, ls.C, ls.pad_h, ls.pad_w, ls.Hp, ls.Wp, 1);
       ConvPass with_image = cp;
       with_image.X = &X;
@@ -888,22 +853,35 @@ void SparseConv2DForwardMaxPool(const Conv2DParams& p, const float* x, const Pat
   MaxPoolForward(pool, full, y);
 }
 
-namespace {
-
-// The stride-1 lane pass of the backward-data over dy (or grad's rows), with the rotated patterns
-// of T, padding 2 - pad: the pass SparseConv2DBackpropInput runs for batch >= kLanes.
-struct BackInputLanePass {
-  LaneSource src;
-  std::vector<TapList> taps;
-  ConvPass cp;
-  BackInputLanePass(const Conv2DParams& p, const float* dy, const BatchNormGradDx* grad, const PatternLayout& T,
-                    float* dx) {
+void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L,
+                               float* dx) {
+  CheckLayout(p, L, "SparseConv2DBackpropInput");
+  if (p.InputSize() == 0) return;
+  if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
+  if (SparseRunsDense(p, L, SparsePass::kBackwardInput)) {
+    Conv2DBackpropInput(p, dy, DenseWeights(L)->dense.data(), dx);
+    return;
+  }
+  if (TinyImageSupported(p, L)) {
+    SparseTinyImageBackpropInput(p, dy, L, dx);
+    return;
+  }
+  const PatternLayout& T = *L.transposed;
+  const IsaKernels& K = ActiveKernels();
+  const int64_t pt = p.pad_top, pl = p.pad_left;
+  if (p.stride_h == 1) {
+    // Stride 1: a forward conv of dy with the rotated patterns, padding 2 - pad.
+    if (p.batch < kLanes) {
+      RunFlatPass(K, dy, p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, p.in_h, p.in_w, T, nullptr, dx);
+      return;
+    }
     const int shape = ChooseShape(p.in_h, p.in_w);
     const int64_t IHt = CeilDiv(p.in_h, kShapeRT[shape]) * kShapeRT[shape];
     const int64_t IWt = CeilDiv(p.in_w, kShapeWT[shape]) * kShapeWT[shape];
     const int64_t Hp = IHt + 2, Wp = IWt + 2;
-    src = LaneSource{dy, p.out_h, p.out_w, p.out_c, 2 - p.pad_top, 2 - p.pad_left, Hp, Wp, nullptr, grad};
-    taps = FullTaps(T, Wp * kLanes);
+    const LaneSource src{dy, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, Hp, Wp};
+    std::vector<TapList> taps = FullTaps(T, Wp * kLanes);
+    ConvPass cp;
     cp.src = &src;
     cp.S = 1;
     cp.shape = shape;
@@ -915,45 +893,9 @@ struct BackInputLanePass {
     cp.TW = p.in_w;
     cp.L = &T;
     cp.taps = taps.data();
-  }
-  BackInputLanePass(const BackInputLanePass&) = delete;
-  // Whether the pass converts dy strip by strip (else the whole lane image first).
-  bool Strips() const {
-    const int64_t th = CeilDiv(cp.OH, kShapeRT[cp.shape]), tw = CeilDiv(cp.OW, kShapeWT[cp.shape]);
-    return PassRunsStrips(cp, CeilDiv(cp.N, kLanes), th, tw);
-  }
-};
-
-// SparseConv2DBackpropInput over dy, or over the rows grad computes (dy unused then).
-void BackpropInputImpl(const Conv2DParams& p, const float* dy, const BatchNormGradDx* grad, const PatternLayout& L,
-                       float* dx) {
-  CheckLayout(p, L, "SparseConv2DBackpropInput");
-  if (p.InputSize() == 0) return;
-  if (!L.transposed) throw std::invalid_argument("SparseConv2DBackpropInput: layout has no transposed companion");
-  const int64_t dy_rows = p.batch * p.out_h * p.out_w;
-  if (SparseRunsDense(p, L, SparsePass::kBackwardInput)) {
-    Conv2DBackpropInput(p, DyOrWhole(dy, grad, dy_rows), DenseWeights(L)->dense.data(), dx);
+    RunConvPass(K, cp);
     return;
   }
-  if (TinyImageSupported(p, L)) {
-    SparseTinyImageBackpropInput(p, dy, L, dx, grad);
-    return;
-  }
-  const PatternLayout& T = *L.transposed;
-  const IsaKernels& K = ActiveKernels();
-  const int64_t pt = p.pad_top, pl = p.pad_left;
-  if (p.stride_h == 1) {
-    // Stride 1: a forward conv of dy with the rotated patterns, padding 2 - pad.
-    if (p.batch < kLanes) {
-      RunFlatPass(K, DyOrWhole(dy, grad, dy_rows), p.batch, p.out_h, p.out_w, p.out_c, 2 - pt, 2 - pl, p.in_h,
-                  p.in_w, T, nullptr, dx);
-      return;
-    }
-    const BackInputLanePass pass(p, dy, grad, T, dx);
-    RunConvPass(K, pass.cp);
-    return;
-  }
-  dy = DyOrWhole(dy, grad, dy_rows);
   // Stride 2: four phases by the parity of (dx row + pad_top, dx col + pad_left). In phase
   // (rh, rw) only taps with kh = rh (mod 2), kw = rw (mod 2) contribute, and dx row
   // 2a + rh - pad_top reads dy row a - (kh - rh)/2: a stride-1 conv with a 2x2 sub-pattern over
@@ -1019,12 +961,6 @@ void BackpropInputImpl(const Conv2DParams& p, const float* dy, const BatchNormGr
     }
 }
 
-}  // namespace
-
-void SparseConv2DBackpropInput(const Conv2DParams& p, const float* dy, const PatternLayout& L, float* dx) {
-  BackpropInputImpl(p, dy, nullptr, L, dx);
-}
-
 // The gradient micro-kernel arguments every call of a backward-filter pass shares.
 GradTileArgs GradArgs(const PatternLayout& L, const TapList* taps, int64_t plane, int64_t rs, int64_t dyrs,
                       float* gacc) {
@@ -1072,8 +1008,8 @@ inline float LaneSum(const float* g) { return ((g[0] + g[1]) + (g[2] + g[3])) + 
 // out whole, and each is read once instead of once per thread (each thread owned a share of the
 // filters and swept all of both images).
 void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, const BatchNormRows* x_bn,
-                const float* dy, const BatchNormGradDx* dy_grad, const PatternLayout& L, int shape, int64_t OHt,
-                int64_t OWt, int64_t Wp, const TapList* taps, int64_t parts, float* out_values) {
+                const float* dy, const PatternLayout& L, int shape, int64_t OHt, int64_t OWt, int64_t Wp,
+                const TapList* taps, int64_t parts, float* out_values) {
   const int S = static_cast<int>(p.stride_h);
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   const int64_t th = OHt / RT, tw = OWt / WT, nb = CeilDiv(p.batch, kLanes);
@@ -1101,8 +1037,8 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
         // end, so tile overhang adds nothing).
         ToLanesThrough(K, x_bn, x, p.in_h, p.in_w, p.in_c, bb * kLanes, nl, p.pad_top - hs0, p.pad_left, rows_max,
                        Wp, 0, nrows, xstrip);
-        ToLanesThrough(K, nullptr, dy, p.out_h, p.out_w, TC, bb * kLanes, nl, -tr0 * RT, 0, dyrows, OWt, 0,
-                       (tr1 - tr0) * RT, dystrip, dy_grad);
+        K.to_lanes(dy, p.out_h, p.out_w, TC, bb * kLanes, nl, -tr0 * RT, 0, dyrows, OWt, 0, (tr1 - tr0) * RT,
+                   dystrip);
         const int64_t count = (tr1 - tr0) * tw;
         for (int64_t c0 = 0; c0 < count; c0 += kTileGroup) {
           const int ng = static_cast<int>(std::min<int64_t>(kTileGroup, count - c0));
@@ -1130,25 +1066,8 @@ void GradStrips(const IsaKernels& K, const Conv2DParams& p, const float* x, cons
   });
 }
 
-namespace {
-
-// Whether the backward-filter's lane path takes the strips (GradStrips) for this call.
-bool GradStripsChosen(const Conv2DParams& p, const PatternLayout& L) {
-  const int shape = ChooseShape(p.out_h, p.out_w);
-  const int RT = kShapeRT[shape], WT = kShapeWT[shape];
-  const int64_t OHt = CeilDiv(p.out_h, RT) * RT, OWt = CeilDiv(p.out_w, WT) * WT;
-  // Strips when there are bands for every thread and a part's lane sums stay within 4 MiB. (A
-  // unit touches a (filter, channel block)'s sums at a time, so they need not fit L2: at 1 MiB,
-  // 16x16x128 with no connectivity pruning (2 MiB) took the whole-image path below, 1.3x slower
-  // at batch 32 and 128.)
-  const int64_t parts = std::max<int64_t>(1, NumThreads());
-  const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT, RT, 1));
-  return bands >= 4 * parts && L.NumValues() * kLanes * 4 <= (int64_t{4} << 20);
-}
-
-// SparseConv2DBackpropFilter over dy, or over the rows grad computes (dy unused then).
-void BackpropFilterImpl(const Conv2DParams& p, const float* x, const float* dy, const BatchNormGradDx* grad,
-                        const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
+void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
+                                const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
   CheckLayout(p, L, "SparseConv2DBackpropFilter");
   CheckInputBatchNorm(p, x_bn, "SparseConv2DBackpropFilter");
   const int64_t nv = L.NumValues();
@@ -1157,17 +1076,15 @@ void BackpropFilterImpl(const Conv2DParams& p, const float* x, const float* dy, 
     std::fill(out_values, out_values + nv, 0.f);
     return;
   }
-  const int64_t dy_rows = p.batch * p.out_h * p.out_w;
   if (SparseRunsDense(p, L, SparsePass::kBackwardFilter)) {
     thread_local std::vector<float> dw;
     dw.resize(static_cast<size_t>(9) * L.in_c * L.out_c);
-    const float* d = DyOrWhole(dy, grad, dy_rows);
-    Conv2DBackpropFilter(p, BatchNormed(x_bn, x, p.batch * p.in_h * p.in_w), d, dw.data());
+    Conv2DBackpropFilter(p, BatchNormed(x_bn, x, p.batch * p.in_h * p.in_w), dy, dw.data());
     for (int64_t i = 0; i < nv; ++i) out_values[i] = dw[static_cast<size_t>(L.value_dense_index[i])];
     return;
   }
   if (TinyImageSupported(p, L)) {
-    SparseTinyImageBackpropFilter(p, x, dy, L, out_values, x_bn, grad);
+    SparseTinyImageBackpropFilter(p, x, dy, L, out_values, x_bn);
     return;
   }
   const IsaKernels& K = ActiveKernels();
@@ -1176,13 +1093,19 @@ void BackpropFilterImpl(const Conv2DParams& p, const float* x, const float* dy, 
   const int RT = kShapeRT[shape], WT = kShapeWT[shape];
   const int64_t OHt = CeilDiv(p.out_h, RT) * RT, OWt = CeilDiv(p.out_w, WT) * WT;
   const int64_t Hp = (OHt - 1) * S + 3, Wp = (OWt - 1) * S + 3;
-  if (GradStripsChosen(p, L)) {
-    const std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
-    GradStrips(K, p, x, x_bn, dy, grad, L, shape, OHt, OWt, Wp, taps.data(), std::max(1, NumThreads()),
-               out_values);
-    return;
+  {
+    // Strips when there are bands for every thread and a part's lane sums stay within 4 MiB. (A
+    // unit touches a (filter, channel block)'s sums at a time, so they need not fit L2: at 1 MiB,
+    // 16x16x128 with no connectivity pruning (2 MiB) took the whole-image path below, 1.3x slower
+    // at batch 32 and 128.)
+    const int64_t parts = std::max<int64_t>(1, NumThreads());
+    const int64_t bands = CeilDiv(p.batch, kLanes) * CeilDiv(OHt / RT, StripTileRows(OWt / WT, RT, 1));
+    if (bands >= 4 * parts && nv * kLanes * 4 <= (int64_t{4} << 20)) {
+      const std::vector<TapList> taps = FullTaps(L, Wp * kLanes);
+      GradStrips(K, p, x, x_bn, dy, L, shape, OHt, OWt, Wp, taps.data(), parts, out_values);
+      return;
+    }
   }
-  dy = DyOrWhole(dy, grad, dy_rows);
   LaneImage X = BuildLaneImage(K, BatchNormed(x_bn, x, p.batch * p.in_h * p.in_w), p.batch, p.in_h, p.in_w,
                                p.in_c, p.pad_top, p.pad_left, Hp, Wp, 1);
   // dy lane image padded with zeros up to whole tiles, so tile overhang adds nothing.
@@ -1239,43 +1162,58 @@ void BackpropFilterImpl(const Conv2DParams& p, const float* x, const float* dy, 
   });
 }
 
+namespace {
+
 // A batch norm's gradient as dy: the same channels as the conv's output.
 void CheckGradDy(const Conv2DParams& p, const BatchNormGradDx& dy, const char* who) {
   if (dy.channels() != p.out_c)
     throw std::invalid_argument(std::string(who) + ": the batch norm gradient's channels must be out_c");
 }
 
-}  // namespace
-
-void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const float* dy,
-                                const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
-  BackpropFilterImpl(p, x, dy, nullptr, L, out_values, x_bn);
+// The tiny-image kernels of `pass` run this call (they read dy's rows as they convert them).
+bool TinyReadsDyRows(const Conv2DParams& p, const PatternLayout& L, SparsePass pass) {
+  return TinyImageSupported(p, L) && (pass != SparsePass::kBackwardInput || L.transposed) &&
+         !SparseRunsDense(p, L, pass);
 }
 
+// dy written whole, for the paths that read it in place.
+std::vector<float> WholeDy(const Conv2DParams& p, const BatchNormGradDx& dy) {
+  const int64_t rows = p.batch * p.out_h * p.out_w;
+  std::vector<float> d(static_cast<size_t>(rows * p.out_c));
+  dy.All(rows, d.data());
+  return d;
+}
+
+}  // namespace
+
 bool SparseReadsDyRows(const Conv2DParams& p, const PatternLayout& L) {
-  if (L.in_c != p.in_c || L.out_c != p.out_c || !L.transposed || p.batch <= 0 || L.NumValues() == 0)
-    return false;
-  // Backward-data: the tiny-image kernels, or the stride-1 lane pass converting dy strip by strip.
-  const bool input_rows = !SparseRunsDense(p, L, SparsePass::kBackwardInput) &&
-                          (TinyImageSupported(p, L) ||
-                           (p.stride_h == 1 && p.batch >= kLanes &&
-                            BackInputLanePass(p, nullptr, nullptr, *L.transposed, nullptr).Strips()));
-  // Backward-filter: the tiny-image kernels, or the lane strips.
-  const bool filter_rows = !SparseRunsDense(p, L, SparsePass::kBackwardFilter) &&
-                           (TinyImageSupported(p, L) || GradStripsChosen(p, L));
-  return input_rows && filter_rows;
+  return TinyReadsDyRows(p, L, SparsePass::kBackwardInput) && TinyReadsDyRows(p, L, SparsePass::kBackwardFilter);
 }
 
 void SparseConv2DBackpropInput(const Conv2DParams& p, const BatchNormGradDx& dy, const PatternLayout& L,
                                float* dx) {
+  CheckLayout(p, L, "SparseConv2DBackpropInput");
   CheckGradDy(p, dy, "SparseConv2DBackpropInput");
-  BackpropInputImpl(p, nullptr, &dy, L, dx);
+  if (p.InputSize() == 0) return;
+  if (TinyReadsDyRows(p, L, SparsePass::kBackwardInput)) {
+    SparseTinyImageBackpropInput(p, nullptr, L, dx, &dy);
+    return;
+  }
+  const std::vector<float> d = WholeDy(p, dy);
+  SparseConv2DBackpropInput(p, d.data(), L, dx);
 }
 
 void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const BatchNormGradDx& dy,
                                 const PatternLayout& L, float* out_values, const BatchNormRows* x_bn) {
+  CheckLayout(p, L, "SparseConv2DBackpropFilter");
+  CheckInputBatchNorm(p, x_bn, "SparseConv2DBackpropFilter");
   CheckGradDy(p, dy, "SparseConv2DBackpropFilter");
-  BackpropFilterImpl(p, x, nullptr, &dy, L, out_values, x_bn);
+  if (L.NumValues() > 0 && p.batch > 0 && TinyReadsDyRows(p, L, SparsePass::kBackwardFilter)) {
+    SparseTinyImageBackpropFilter(p, x, nullptr, L, out_values, x_bn, &dy);
+    return;
+  }
+  const std::vector<float> d = WholeDy(p, dy);
+  SparseConv2DBackpropFilter(p, x, d.data(), L, out_values, x_bn);
 }
 
 void SparseConv2DBackpropFilterDense(const Conv2DParams& p, const float* x, const float* dy,

@@ -119,10 +119,9 @@ void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const flo
                                 const BatchNormRows* x_bn = nullptr);
 
 // The two backward passes with dy the input gradient of the training batch norm this conv feeds
-// (dense/batch_norm.h): the tiny-image kernels and the lane strips compute dy's rows as they convert
-// them to lanes, so dy is never written out; other paths (batch < 8, stride-2 backward-data, the
-// whole-image lane paths, the dense fallback) compute it whole first. The bits of the calls above
-// on BatchNormGradDx::All's dx. dy.channels() must be out_c.
+// (dense/batch_norm.h): where SparseReadsDyRows, the tiny-image kernels compute dy's rows as they
+// convert it to lanes, so it is never written out; other paths compute it whole first. The bits of
+// the calls above on BatchNormGradDx::All's dx. dy.channels() must be out_c.
 void SparseConv2DBackpropInput(const Conv2DParams& p, const BatchNormGradDx& dy, const PatternLayout& layout,
                                float* dx);
 void SparseConv2DBackpropFilter(const Conv2DParams& p, const float* x, const BatchNormGradDx& dy,

@@ -51,10 +51,9 @@ export function sparseConvForward(
   return sparse !== null;
 }
 
-/** dy still pending as the gradient of the batch norm this conv feeds, when both backward passes'
- * kernels read dy's rows as they go (the tiny-image kernels, the lane strips:
- * ../backend/kernels/batch_norm_grad_dy.ts); null otherwise (then read dy's values, computed once
- * for both passes). */
+/** dy still pending as the gradient of the batch norm this conv feeds, when the layout's kernels
+ * read dy's rows as they go (the tiny-image kernels; ../backend/kernels/batch_norm_grad_dy.ts); null
+ * otherwise (then read dy's values). */
 function pendingGradRows(backend: ClickTrainBackend, dy: TensorInfo, layout: SparseLayout,
                          g: ConvGeometry): OutputBatchNormGrad | null {
   if (!batchNormGradConvFusion() || dy.shape.length !== 4) return null;
