@@ -6,9 +6,9 @@
  * then runs each op's gradient (Tiles of the mean gradients, Square and Sub gradients, the adds
  * joining the three paths back to x): ~25 activation-sized passes per layer and step. Here the
  * forward is 3 passes (batch statistics, then y) and the backward 5 (two sums, then dx), with the
- * gradient through the batch statistics in closed form. dx is returned deferred (computed when
- * read): the backward-filter of a conv with few input channels reads its rows without it being
- * written (./batch_norm_grad_dy.ts).
+ * gradient through the batch statistics in closed form. Unless a max pool follows, dx is returned
+ * deferred (computed when read): the conv that fed the batch norm may read its rows without it
+ * being written (./batch_norm_grad_dy.ts).
  *
  * BATCH_NORM_TRAINING: inputs x [..., C] float32, scale and offset [C] (each optional), attr
  * varianceEpsilon; outputs y, and the batch mean and (biased) variance [C], as tf.moments gives.
@@ -84,7 +84,7 @@ function batchNormTrainingGrad({inputs, backend, attrs}: KernelArgs): TensorInfo
   const dscale = output(backend, [channels]), doffset = output(backend, [channels]);
   const pooled = folded ? relu!.pooled : null;
   if (!pooled && batchNormGradConvFusion()) {
-    // The sums now, dx when read, or row by row inside the backward-filter of the conv that fed
+    // The sums now, dx when read, or row by row inside the backward passes of the conv that fed
     // this batch norm (./batch_norm_grad_dy.ts).
     const dyv = folded ? relu!.dy! : data(backend, dy, BATCH_NORM_TRAINING_GRAD);
     const offset = folded ? bn!.offset : null;

@@ -1,13 +1,18 @@
 /**
  * A training batch norm's input gradient dx, read by the conv that fed the batch norm without being
- * written out (the first conv of a CNN: RGB in, a batch norm after it). The batch-norm gradient
- * (./BatchNormTraining.ts) runs its sums pass at once (dscale, doffset and dx's per-channel
- * coefficients) and returns dx deferred; the conv's backward-filter, when it runs the direct
- * small-channel kernels (native Conv2DReadsDyRows), then computes dx's rows as it reads them, from
- * the batch norm's x and output gradient. That saves a pass that reads x and dy and writes dx (three
- * activation-sized arrays; 8 MiB each at 32x32x64, batch 32). The rows have the bits of the unfused
- * gradient (the same native code); any other reader of dx gets it computed on first read.
- * CLICKTRAIN_FUSED_BN_GRAD_CONV=0 turns it off (for comparisons).
+ * written out. The batch-norm gradient (./BatchNormTraining.ts) runs its sums pass at once (dscale,
+ * doffset and dx's per-channel coefficients) and returns dx deferred; then
+ * - the backward-filter of a conv with few input channels (a CNN's first conv, RGB in), when it runs
+ *   the direct small-channel kernels (native Conv2DReadsDyRows), and
+ * - both backward passes of a frozen sparse conv on the tiny-image kernels (native
+ *   SparseReadsDyRows, ../../sparse/conv_kernels.ts)
+ * compute dx's rows from the batch norm's x and output gradient as they read them. That saves a
+ * pass that reads x and dy and writes dx (three activation-sized arrays; 8 MiB each at 32x32x64,
+ * batch 32). The rows have the bits of the unfused gradient (the same native code); any other
+ * reader of dx gets it computed on first read. The lane-strip kernels read it whole: computing the
+ * rows there cost as much as it saved (bench/RESULTS.md, session 16). Batch norms below a max pool
+ * keep their one-call gradient (./batch_norm_relu.ts). CLICKTRAIN_FUSED_BN_GRAD_CONV=0 turns it off
+ * (for comparisons).
  */
 import {TensorInfo, util} from '@tensorflow/tfjs-core';
 
