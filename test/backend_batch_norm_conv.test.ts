@@ -8,12 +8,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {freezeSparsity} from '../src';
+import '../src';
 import {setBatchNormConvFusion} from '../src/backend/kernels/batch_norm_relu';
 import {addon} from '../src/native/addon';
 import {sparseCallCounts} from '../src/sparse';
 import * as ref from './helpers/reference';
-import {outputsAndGradients, randomOutputWeights} from './helpers/training';
+import {frozenBlocksModel, outputsAndGradients, randomOutputWeights, trainTwoSteps} from './helpers/training';
 import * as masksHelper from './helpers/sparse_masks';
 
 const seed = ref.testSeed();
@@ -33,26 +33,10 @@ const randomMasks = (channels: number): Masks => ({
   s3: masksHelper.randomMasks(r, channels, channels, 0.75),
 });
 
-/** conv (dense) -> BN -> relu -> conv s2 (sparse) -> BN -> relu -> conv s3 (sparse) -> BN -> relu ->
- * dense head; with exposeRelu, the first relu's output is a second model output too. `init`: the
- * weights to start from (another model's), set before s2 and s3 are frozen. */
+/** The frozen s2, s3 blocks model (helpers/training.ts); masks random unless given. */
 function buildModel(size: number, channels: number, exposeRelu: boolean, masks: Masks = randomMasks(channels),
                     init?: tf.Tensor[]): tfl.LayersModel {
-  const input = tfl.input({shape: [size, size, 3]});
-  const block = (x: tfl.SymbolicTensor, name: string) => {
-    const c = tfl.layers.conv2d({filters: channels, kernelSize: 3, padding: 'same', useBias: false, name,
-                                 kernelInitializer: 'glorotNormal'}).apply(x) as tfl.SymbolicTensor;
-    const b = tfl.layers.batchNormalization({gammaInitializer: 'randomNormal', betaInitializer: 'randomNormal'})
-        .apply(c) as tfl.SymbolicTensor;
-    return tfl.layers.reLU().apply(b) as tfl.SymbolicTensor;
-  };
-  const a = block(input, 's1');
-  const c = block(block(a, 's2'), 's3');
-  const head = tfl.layers.dense({units: 3}).apply(tfl.layers.flatten().apply(c)) as tfl.SymbolicTensor;
-  const model = tfl.model({inputs: input, outputs: exposeRelu ? [head, a] : head});
-  if (init) model.setWeights(init);
-  freezeSparsity(model, {masks: {...masks}, layers: ['s2', 's3']});
-  return model;
+  return frozenBlocksModel(size, channels, masks, {init, exposeRelu});
 }
 
 /** Runs fn, counting the relu'd batch-norm outputs computed (batchNormTrainingApply with relu). */
@@ -113,15 +97,9 @@ test('training steps give the same weights with and without the fusion, and leak
   const y = tf.tensor(r.floats(9 * 3), [9, 3]);
   const weightsAfterTraining = async (fusion: boolean) => {
     setBatchNormConvFusion(fusion);
-    const model = buildModel(24, 8, false, masks, init);
-    model.compile({optimizer: tf.train.momentum(0.05, 0.9), loss: 'meanSquaredError'});
-    const {through} = await countReluApplies(() => model.trainOnBatch(x, y));
-    const before = tf.memory().numTensors;
-    await model.trainOnBatch(x, y);
-    expect(tf.memory().numTensors).toBe(before);
-    const w = model.getWeights().map((t) => t.dataSync() as Float32Array);
-    model.dispose();
-    return {w, through};
+    const {weights, counted} = await trainTwoSteps(buildModel(24, 8, false, masks, init), x, y,
+                                                   (step) => countReluApplies(step));
+    return {w: weights, through: counted.through};
   };
   const plain = await weightsAfterTraining(false);
   const fused = await weightsAfterTraining(true);

@@ -9,13 +9,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {freezeSparsity} from '../src';
+import '../src';
 import {batchNormGradConvCounts, setBatchNormGradConvFusion} from '../src/backend/kernels/batch_norm_grad_dy';
 import {addon, ConvGeometry} from '../src/native/addon';
 import {sparseCallCounts} from '../src/sparse';
 import * as ref from './helpers/reference';
 import * as masksHelper from './helpers/sparse_masks';
-import {outputsAndGradients, randomOutputWeights} from './helpers/training';
+import {frozenBlocksModel, outputsAndGradients, randomOutputWeights, trainTwoSteps} from './helpers/training';
 
 const seed = ref.testSeed();
 const r = ref.rng(seed);
@@ -94,15 +94,9 @@ test.each([
      const init = model.getWeights().map((t) => t.clone());
      const weightsAfterTraining = async (fusion: boolean) => {
        setBatchNormGradConvFusion(fusion);
-       const m = buildModel(size, channels, relu, false, init);
-       m.compile({optimizer: tf.train.momentum(0.05, 0.9), loss: 'meanSquaredError'});
-       const counted = await countFused(() => m.trainOnBatch(x, y), dxLength);
-       const before = tf.memory().numTensors;
-       await m.trainOnBatch(x, y);
-       expect(tf.memory().numTensors).toBe(before);
-       const w = m.getWeights().map((t) => t.dataSync() as Float32Array);
-       m.dispose();
-       return {w, ...counted};
+       const {weights, counted} = await trainTwoSteps(buildModel(size, channels, relu, false, init), x, y,
+                                                      (step) => countFused(step, dxLength));
+       return {w: weights, ...counted};
      };
      const plain = await weightsAfterTraining(false);
      const fused = await weightsAfterTraining(true);
@@ -136,26 +130,6 @@ test.each([[false], [true]])('with the input gradient read too (bias on c1: %s),
   model.dispose();
 });
 
-/** RGB conv -> BN -> relu -> s2 -> BN -> relu -> s3 -> BN -> relu -> dense head, s2 and s3 frozen
- * sparse: their batch norms' gradients are read by both of their backward passes. */
-function buildSparseModel(size: number, channels: number, masks: {s2: Uint16Array, s3: Uint16Array},
-                          init?: tf.Tensor[]): tfl.LayersModel {
-  const input = tfl.input({shape: [size, size, 3]});
-  const block = (x: tfl.SymbolicTensor, name: string) => {
-    const c = tfl.layers.conv2d({filters: channels, kernelSize: 3, padding: 'same', useBias: false, name,
-                                 kernelInitializer: 'glorotNormal'}).apply(x) as tfl.SymbolicTensor;
-    const b = tfl.layers.batchNormalization({gammaInitializer: 'randomNormal', betaInitializer: 'randomNormal'})
-        .apply(c) as tfl.SymbolicTensor;
-    return tfl.layers.reLU().apply(b) as tfl.SymbolicTensor;
-  };
-  const c = block(block(block(input, 's1'), 's2'), 's3');
-  const head = tfl.layers.dense({units: 3}).apply(tfl.layers.flatten().apply(c)) as tfl.SymbolicTensor;
-  const model = tfl.model({inputs: input, outputs: head});
-  if (init) model.setWeights(init);
-  freezeSparsity(model, {masks: {...masks}, layers: ['s2', 's3']});
-  return model;
-}
-
 test.each([
   [9, 8, 12, true],   // the tiny-image kernels read dy's rows; a partly filled second lane group
   [8, 4, 9, true],    // 4x4 images
@@ -164,25 +138,19 @@ test.each([
    async (batch, size, channels, rows) => {
      const masks = {s2: masksHelper.randomMasks(r, channels, channels, 0.5),
                     s3: masksHelper.randomMasks(r, channels, channels, 0.75)};
-     const start = buildSparseModel(size, channels, masks);
+     const start = frozenBlocksModel(size, channels, masks);
      const init = start.getWeights().map((t) => t.clone());
      start.dispose();
      const x = tf.tensor(r.floats(batch * size * size * 3), [batch, size, size, 3]);
      const y = tf.tensor(r.floats(batch * 3), [batch, 3]);
      const weightsAfterTraining = async (fusion: boolean) => {
        setBatchNormGradConvFusion(fusion);
-       const model = buildSparseModel(size, channels, masks, init);
-       model.compile({optimizer: tf.train.momentum(0.05, 0.9), loss: 'meanSquaredError'});
-       const before = {sparse: sparseCallCounts.outputBatchNormGrad, dense: batchNormGradConvCounts.fused};
-       await model.trainOnBatch(x, y);
-       const counts = {sparse: sparseCallCounts.outputBatchNormGrad - before.sparse,
-                       dense: batchNormGradConvCounts.fused - before.dense};
-       const tensors = tf.memory().numTensors;
-       await model.trainOnBatch(x, y);
-       expect(tf.memory().numTensors).toBe(tensors);
-       const w = model.getWeights().map((t) => t.dataSync() as Float32Array);
-       model.dispose();
-       return {w, counts};
+       const {weights, counted} = await trainTwoSteps(frozenBlocksModel(size, channels, masks, {init}), x, y, async (step) => {
+         const before = {sparse: sparseCallCounts.outputBatchNormGrad, dense: batchNormGradConvCounts.fused};
+         await step();
+         return {sparse: sparseCallCounts.outputBatchNormGrad - before.sparse, dense: batchNormGradConvCounts.fused - before.dense};
+       });
+       return {w: weights, counts: counted};
      };
      const plain = await weightsAfterTraining(false);
      const fused = await weightsAfterTraining(true);
