@@ -35,19 +35,14 @@ export interface BatchNormFold {
  * norm's input): BatchNormFold's fields, each array with one value per input channel. */
 export type InputBatchNorm = BatchNormFold;
 
-/** A training batch norm's input gradient that the backward-filter of the conv feeding it takes as
- * its dy: the batch norm's x and output gradient dy, its statistics and parameters, and the
- * coefficients batchNormTrainingGradSums wrote. relu: dy is the gradient at relu(y) (offset: the
- * forward's offset). */
-export interface OutputBatchNormGrad {
+/** A training batch norm's input gradient that the backward passes of the conv feeding it take as
+ * their dy: the batch norm's statistics and parameters (BatchNormFold's fields, each array with one
+ * value per output channel of the conv), its x and output gradient dy, and the coefficients
+ * batchNormTrainingGradSums wrote. relu: dy is the gradient at relu(y) (offset: the forward's
+ * offset). */
+export interface OutputBatchNormGrad extends BatchNormFold {
   x: Float32Array;
   dy: Float32Array;
-  mean: Float32Array;
-  variance: Float32Array;
-  scale: Float32OrNull;
-  offset: Float32OrNull;
-  epsilon: number;
-  relu: boolean;
   coefficients: Float32Array;
 }
 
