@@ -9,7 +9,7 @@
 // the sparse kernels (as bench/train.js); prints the median in ms.
 'use strict';
 const {loadClicktrain} = require('./lib');
-const {patternMasks, rng} = require('./sparse');
+const {compiledVgg, prunedVgg} = require('./train');
 
 async function main() {
   const ct = loadClicktrain();
@@ -17,19 +17,7 @@ async function main() {
   const [prune = '0.75', repsArg = '25', what = 'step', batchArg = '32'] = process.argv.slice(2);
   const reps = Number(repsArg), batch = Number(batchArg);
   await tf.setBackend('clicktrain');
-  const model = ct.models.vgg('vgg16', {seed: 1});
-  model.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy'});
-  if (prune !== 'dense') {
-    const rand = rng(7);
-    const masks = {};
-    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D' && l.kernel.shape[0] === 3);
-    for (const [i, layer] of convs.entries()) {
-      if (i === 0) continue;
-      const [, , ic, oc] = layer.kernel.shape;
-      masks[layer.name] = patternMasks(ic, oc, Number(prune), rand);
-    }
-    ct.freezeSparsity(model, {masks, layers: Object.keys(masks)});
-  }
+  const model = prune === 'dense' ? compiledVgg(ct, tf) : prunedVgg(ct, tf, Number(prune)).model;
   const x = tf.randomNormal([batch, 32, 32, 3]);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32'), 10);
   const run = what === 'step' ? () => model.trainOnBatch(x, y) : async () => tf.dispose(model.predict(x));

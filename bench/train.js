@@ -27,6 +27,32 @@ function convLayers(model) {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D' && l.kernel.shape[0] === 3);
 }
 
+/** VGG-16 (CIFAR), compiled with momentum (every model the bench times). */
+function compiledVgg(ct, tf) {
+  const m = ct.models.vgg('vgg16', {seed: 1});
+  m.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy'});
+  return m;
+}
+
+/** compiledVgg with its 3x3 convs but the first masked to 4-entry patterns
+ * with `prune` connectivity pruning and frozen onto the sparse kernels; also the masks and the kept
+ * / total weights of the 3x3 convs. */
+function prunedVgg(ct, tf, prune) {
+  const m = compiledVgg(ct, tf);
+  const rand = rng(7);
+  const masks = {};
+  let kept = 0, total = 0;
+  for (const [i, layer] of convLayers(m).entries()) {
+    const [, , ic, oc] = layer.kernel.shape;
+    total += 9 * ic * oc;
+    if (i === 0) { kept += 9 * ic * oc; continue; }  // the first conv stays dense, as in the paper
+    masks[layer.name] = patternMasks(ic, oc, prune, rand);
+    kept += masks[layer.name].reduce((n, mask) => n + 4 * (mask !== 0), 0);
+  }
+  ct.freezeSparsity(m, {masks, layers: Object.keys(masks)});
+  return {model: m, masks, kept, total};
+}
+
 /** One model's step, predict(batch) and predict(1), ready to time (afterStep runs after each step). */
 function timedCalls(tf, model, batch, afterStep = () => {}) {
   const x = tf.randomNormal([batch, 32, 32, 3]);
@@ -49,7 +75,6 @@ async function run(opts) {
   const ct = loadClicktrain();
   const tf = require('@tensorflow/tfjs-core');
   const {addon} = require('../dist/src/native/addon');
-  const {vgg} = require('../dist/src/models');
   if (opts.threads) ct.setNumThreads(opts.threads);
   const info = ct.info();
   const sgemm = await sgemmRate(addon());
@@ -57,11 +82,7 @@ async function run(opts) {
   console.log(`VGG-16-BN CIFAR, batch ${batch}; clicktrain ${info.isa}, ${info.threads} threads, ${info.gemm}; sgemm ${sgemm.toFixed(1)} GFLOP/s\n`);
   await tf.setBackend('clicktrain');
   const rows = [];
-  const build = () => {
-    const m = vgg('vgg16', {seed: 1});
-    m.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: 'categoricalCrossentropy'});
-    return m;
-  };
+  const build = () => compiledVgg(ct, tf);
   // Dense and both pruned models are built up front and timed side by side (each round runs one
   // step of each in turn): these machines' speed drifts within a run, and the ratios should not.
   const model = build();
@@ -70,18 +91,7 @@ async function run(opts) {
   const variants = [{label: 'dense', model, calls: timedCalls(tf, model, batch)}];
   const pruned = [];
   for (const prune of [0, 0.5, 0.75]) {
-    const m = build();
-    const rand = rng(7);
-    const masks = {};
-    let kept = 0, total = 0;
-    for (const [i, layer] of convLayers(m).entries()) {
-      const [, , ic, oc] = layer.kernel.shape;
-      total += 9 * ic * oc;
-      if (i === 0) { kept += 9 * ic * oc; continue; }  // the first conv stays dense, as in the paper
-      masks[layer.name] = patternMasks(ic, oc, prune, rand);
-      kept += masks[layer.name].reduce((n, mask) => n + 4 * (mask !== 0), 0);
-    }
-    ct.freezeSparsity(m, {masks, layers: Object.keys(masks)});
+    const {model: m, masks, kept, total} = prunedVgg(ct, tf, prune);
     const maskedNames = convLayers(m).filter((l) => masks[l.name]).map((l) => l.name);
     const maskTensors = convLayers(m).filter((l) => masks[l.name]).map((l) => {
       const [, , ic, oc] = l.kernel.shape;
@@ -143,4 +153,4 @@ async function run(opts) {
   return {suite: 'train', machine: machine(), info, sgemmGflops: sgemm, forwardGflop: fwd / 1e9, rows};
 }
 
-module.exports = {run};
+module.exports = {run, compiledVgg, prunedVgg};
