@@ -3,7 +3,7 @@ import {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {ClickTrainBackend} from '../backend/backend';
 import {f32, NativeEpilogue} from '../backend/kernel_utils';
-import {batchNormGradConvFusion, pendingBatchNormGrad} from '../backend/kernels/batch_norm_grad_dy';
+import {pendingBatchNormGradRows} from '../backend/kernels/batch_norm_grad_dy';
 import type {BatchNormFold, ConvGeometry, InputBatchNorm, OutputBatchNormGrad} from '../native/addon';
 import {FrozenEntry, frozenForBackpropFilter, layoutForFilter, layoutOf, noteForwardInput, sparseCallCounts} from './dispatch';
 import {deferredDense} from './frozen_update';
@@ -56,9 +56,7 @@ export function sparseConvForward(
  * otherwise (then read dy's values). */
 function pendingGradRows(backend: ClickTrainBackend, dy: TensorInfo, layout: SparseLayout,
                          g: ConvGeometry): OutputBatchNormGrad | null {
-  if (!batchNormGradConvFusion() || dy.shape.length !== 4) return null;
-  const grad = pendingBatchNormGrad(backend, dy);
-  return grad && sparseAddon().sparseReadsDyRows(layout.handle, g) ? grad : null;
+  return pendingBatchNormGradRows(backend, dy, () => sparseAddon().sparseReadsDyRows(layout.handle, g));
 }
 
 /** Backward-data on the layout layoutForFilter chose for the call's filter; false when dy is not

@@ -78,11 +78,17 @@ export function pendingBatchNormGrad(backend: ClickTrainBackend, dy: TensorInfo)
   return s;
 }
 
-/** The same, when the conv with geometry g reads dy's rows as it goes (on the CPU); null otherwise
- * (then read dy's values). */
+/** The same, when the fusion is on and the conv reading dy (a 4-D dy) computes its rows as it goes
+ * (`readsRows`, asked last: a native query); null otherwise (then read dy's values). */
+export function pendingBatchNormGradRows(backend: ClickTrainBackend, dy: TensorInfo,
+                                         readsRows: () => boolean): OutputBatchNormGrad | null {
+  if (!fusionEnabled || dy.shape.length !== 4) return null;
+  const grad = pendingBatchNormGrad(backend, dy);
+  return grad && readsRows() ? grad : null;
+}
+
+/** pendingBatchNormGradRows for a dense conv with geometry g (its direct kernels, on the CPU). */
 export function pendingBatchNormGradOf(backend: ClickTrainBackend, dy: TensorInfo,
                                        g: ConvGeometry): OutputBatchNormGrad | null {
-  if (!fusionEnabled || cudaRoutes() || dy.shape.length !== 4) return null;
-  const grad = pendingBatchNormGrad(backend, dy);
-  return grad && addon().conv2dReadsDyRows(g) ? grad : null;
+  return pendingBatchNormGradRows(backend, dy, () => !cudaRoutes() && addon().conv2dReadsDyRows(g));
 }
