@@ -54,32 +54,55 @@ Napi::Value Apply(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The arguments both gradients share, from info[i]: mean, variance, scale|null, epsilon, dx, dscale,
-// doffset, followsRelu, reluOffset|null.
-struct GradArgs {
+// mean, variance, scale|null, epsilon at info[i .. i+3]: the statistics and scale a gradient uses.
+struct StatArgs {
   const float* mean;
   const float* variance;
   const float* scale;
   float epsilon;
+};
+
+StatArgs ArgStats(const Napi::CallbackInfo& info, size_t i, const Shape& s) {
+  StatArgs a;
+  a.mean = ArgSizedFloat32(info, i, "mean", s.channels).Data();
+  a.variance = ArgSizedFloat32(info, i + 1, "variance", s.channels).Data();
+  a.scale = ArgOptionalSizedFloat32(info, i + 2, "scale", s.channels);
+  a.epsilon = static_cast<float>(ArgNumber(info, i + 3, "epsilon"));
+  return a;
+}
+
+// followsRelu, reluOffset|null at info[i], info[i+1]: dy is the gradient at relu(y), reluOffset
+// the forward's offset (dense/batch_norm.h: BatchNormFollowingRelu).
+struct ReluArg {
+  clicktrain::BatchNormFollowingRelu relu;
+  bool follows = false;
+  const clicktrain::BatchNormFollowingRelu* Get() const { return follows ? &relu : nullptr; }
+};
+
+ReluArg ArgFollowsRelu(const Napi::CallbackInfo& info, size_t i, const Shape& s) {
+  ReluArg r;
+  r.follows = ArgBool(info, i, "followsRelu");
+  if (r.follows) r.relu.offset = ArgOptionalSizedFloat32(info, i + 1, "reluOffset", s.channels);
+  return r;
+}
+
+// The arguments both gradients share, from info[i]: mean, variance, scale|null, epsilon, dx, dscale,
+// doffset, followsRelu, reluOffset|null.
+struct GradArgs {
+  StatArgs stats;
   float* dx;
   float* dscale;
   float* doffset;
-  clicktrain::BatchNormFollowingRelu relu;
-  bool follows_relu;
-  const clicktrain::BatchNormFollowingRelu* Relu() const { return follows_relu ? &relu : nullptr; }
+  ReluArg relu;
 };
 
 GradArgs ArgGrad(const Napi::CallbackInfo& info, size_t i, const Shape& s) {
   GradArgs g;
-  g.mean = ArgSizedFloat32(info, i, "mean", s.channels).Data();
-  g.variance = ArgSizedFloat32(info, i + 1, "variance", s.channels).Data();
-  g.scale = ArgOptionalSizedFloat32(info, i + 2, "scale", s.channels);
-  g.epsilon = static_cast<float>(ArgNumber(info, i + 3, "epsilon"));
+  g.stats = ArgStats(info, i, s);
   g.dx = ArgSizedFloat32(info, i + 4, "dx", s.total).Data();
   g.dscale = ArgSizedFloat32(info, i + 5, "dscale", s.channels).Data();
   g.doffset = ArgSizedFloat32(info, i + 6, "doffset", s.channels).Data();
-  g.follows_relu = ArgBool(info, i + 7, "followsRelu");
-  if (g.follows_relu) g.relu.offset = ArgOptionalSizedFloat32(info, i + 8, "reluOffset", s.channels);
+  g.relu = ArgFollowsRelu(info, i + 7, s);
   return g;
 }
 
@@ -91,8 +114,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
   const GradArgs g = ArgGrad(info, 4, s);
-  clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), g.mean, g.variance, g.scale,
-                                        g.epsilon, g.dx, g.dscale, g.doffset, g.Relu());
+  clicktrain::BatchNormTrainingBackward(s.rows, s.channels, x.Data(), dy.Data(), g.stats.mean, g.stats.variance,
+                                        g.stats.scale, g.stats.epsilon, g.dx, g.dscale, g.doffset, g.relu.Get());
   return info.Env().Undefined();
 }
 
@@ -112,7 +135,7 @@ Napi::Value BackwardPooledDy(const Napi::CallbackInfo& info) {
   clicktrain::BatchNormTrainingBackwardRows(
       s.rows, s.channels, x.Data(),
       [&](int64_t first, int64_t n, float* out) { clicktrain::MaxPoolArgmaxBackwardPixels(p, argmax, dyp, first, n, out); },
-      g.mean, g.variance, g.scale, g.epsilon, g.dx, g.dscale, g.doffset, g.Relu());
+      g.stats.mean, g.stats.variance, g.stats.scale, g.stats.epsilon, g.dx, g.dscale, g.doffset, g.relu.Get());
   return info.Env().Undefined();
 }
 
@@ -124,19 +147,13 @@ Napi::Value BackwardSums(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
-  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
-  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
-  const float* scale = ArgOptionalSizedFloat32(info, 6, "scale", s.channels);
-  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  const StatArgs st = ArgStats(info, 4, s);
   auto dscale = ArgSizedFloat32(info, 8, "dscale", s.channels);
   auto doffset = ArgSizedFloat32(info, 9, "doffset", s.channels);
   auto coef = ArgSizedFloat32(info, 10, "coefficients", CheckedProduct(info.Env(), {3, s.channels}, "coefficients"));
-  clicktrain::BatchNormFollowingRelu relu;
-  const bool follows_relu = ArgBool(info, 11, "followsRelu");
-  if (follows_relu) relu.offset = ArgOptionalSizedFloat32(info, 12, "reluOffset", s.channels);
-  clicktrain::BatchNormTrainingGradSums(s.rows, s.channels, x.Data(), dy.Data(), mean.Data(), variance.Data(), scale,
-                                        epsilon, dscale.Data(), doffset.Data(), coef.Data(),
-                                        follows_relu ? &relu : nullptr);
+  const ReluArg relu = ArgFollowsRelu(info, 11, s);
+  clicktrain::BatchNormTrainingGradSums(s.rows, s.channels, x.Data(), dy.Data(), st.mean, st.variance, st.scale,
+                                        st.epsilon, dscale.Data(), doffset.Data(), coef.Data(), relu.Get());
   return info.Env().Undefined();
 }
 
@@ -147,17 +164,12 @@ Napi::Value BackwardDx(const Napi::CallbackInfo& info) {
   const Shape s = ArgRowsChannels(info);
   auto x = ArgSizedFloat32(info, 2, "x", s.total);
   auto dy = ArgSizedFloat32(info, 3, "dy", s.total);
-  auto mean = ArgSizedFloat32(info, 4, "mean", s.channels);
-  auto variance = ArgSizedFloat32(info, 5, "variance", s.channels);
-  const float* scale = ArgOptionalSizedFloat32(info, 6, "scale", s.channels);
-  const float epsilon = static_cast<float>(ArgNumber(info, 7, "epsilon"));
+  const StatArgs st = ArgStats(info, 4, s);
   auto coef = ArgSizedFloat32(info, 8, "coefficients", CheckedProduct(info.Env(), {3, s.channels}, "coefficients"));
-  clicktrain::BatchNormFollowingRelu relu;
-  const bool follows_relu = ArgBool(info, 9, "followsRelu");
-  if (follows_relu) relu.offset = ArgOptionalSizedFloat32(info, 10, "reluOffset", s.channels);
+  const ReluArg relu = ArgFollowsRelu(info, 9, s);
   auto dx = ArgSizedFloat32(info, 11, "dx", s.total);
-  const clicktrain::BatchNormGradDx grad(s.channels, x.Data(), dy.Data(), mean.Data(), variance.Data(), scale, epsilon,
-                                         coef.Data(), follows_relu ? &relu : nullptr);
+  const clicktrain::BatchNormGradDx grad(s.channels, x.Data(), dy.Data(), st.mean, st.variance, st.scale, st.epsilon,
+                                         coef.Data(), relu.Get());
   grad.All(s.rows, dx.Data());
   return info.Env().Undefined();
 }
