@@ -145,7 +145,8 @@ class BatchNormGradDx {
   void All(int64_t rows, float* dx) const;
 
  private:
-  struct Relu;
+  struct Relu;  // the forward's affine for the relu gradient; on the heap (shared by copies) because
+                // its kernel view points into its own vectors
   int64_t channels_;
   const float* x_;
   const float* dy_;
