@@ -21,22 +21,25 @@ float* Buffer(int which, size_t n) {
   return AlignedScratch(bufs[which], n);
 }
 
-// NHWC [N,S,S,C] -> lanes [nb][C][S*S][8] (lanes past N zero); with bn, the lanes of bn's output
-// (each element through the batch norm on the way: lanes_affine.h); with rows (src unused), the
-// rows it computes (a batch norm's gradient: each pixel's 8 rows computed into L1, then packed).
-float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, int which,
+constexpr int kMaxTinyLanes = 16;
+
+// NHWC [N,S,S,C] -> lanes [nb][C][S*S][W] (W = lanes: 8 or 16; lanes past N zero); with bn, the
+// lanes of bn's output (each element through the batch norm on the way: lanes_affine.h); with
+// rows (src unused), the rows it computes (a batch norm's gradient: each pixel's W rows computed
+// into L1, then packed). A lane group of 16 is packed as two halves of 8 (the lane kernels).
+float* ToLanes(const IsaKernels& K, int W, const float* src, int64_t N, int S, int64_t C, int which,
                const BatchNormRows* bn = nullptr, const BatchNormGradDx* rows = nullptr) {
-  const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
+  const int64_t nb = (N + W - 1) / W, pix = S * S, chan = pix * W;
   float* dst = Buffer(which, static_cast<size_t>(nb * C * chan));
   const LaneAffine f = bn ? LaneAffine{bn->sub(), bn->mul(), bn->add(), bn->relu()} : LaneAffine{};
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> computed;
-    float* tmp = rows ? AlignedScratch(computed, static_cast<size_t>(kLanes * C)) : nullptr;
+    float* tmp = rows ? AlignedScratch(computed, static_cast<size_t>(W * C)) : nullptr;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / pix, px = i % pix;
-      const float* s[kLanes];
-      for (int l = 0; l < kLanes; ++l) {
-        const int64_t b = bb * kLanes + l;
+      const float* s[kMaxTinyLanes];
+      for (int l = 0; l < W; ++l) {
+        const int64_t b = bb * W + l;
         if (b >= N) {
           s[l] = nullptr;
         } else if (rows) {
@@ -46,60 +49,64 @@ float* ToLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t 
           s[l] = src + (b * pix + px) * C;
         }
       }
-      if (bn)
-        K.pack8_affine(s, C, dst + bb * C * chan + px * kLanes, chan, f);
-      else
-        K.pack8(s, C, dst + bb * C * chan + px * kLanes, chan);
+      for (int h = 0; h < W; h += kLanes) {
+        float* d = dst + bb * C * chan + px * W + h;
+        if (bn)
+          K.pack8_affine(s + h, C, d, chan, f);
+        else
+          K.pack8(s + h, C, d, chan);
+      }
     }
   });
   return dst;
 }
 
-// lanes [nb][C][S*S][8] -> NHWC [N,S,S,C], with the epilogue (when given) applied to each pixel
+// lanes [nb][C][S*S][W] -> NHWC [N,S,S,C], with the epilogue (when given) applied to each pixel
 // while it is in cache.
-void FromLanes(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, const Epilogue* ep,
+void FromLanes(const IsaKernels& K, int W, const float* src, int64_t N, int S, int64_t C, const Epilogue* ep,
                float* dst) {
   if (ep && EpilogueIsIdentity(*ep)) ep = nullptr;
-  const int64_t nb = (N + kLanes - 1) / kLanes, pix = S * S, chan = pix * kLanes;
+  const int64_t nb = (N + W - 1) / W, pix = S * S, chan = pix * W;
   ParallelFor(nb * pix, std::max<int64_t>(1, 2048 / std::max<int64_t>(C, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / pix, px = i % pix;
-      float* d[kLanes];
-      for (int l = 0; l < kLanes; ++l) {
-        const int64_t b = bb * kLanes + l;
+      float* d[kMaxTinyLanes];
+      for (int l = 0; l < W; ++l) {
+        const int64_t b = bb * W + l;
         d[l] = b < N ? dst + (b * pix + px) * C : nullptr;
       }
-      K.unpack8(src + bb * C * chan + px * kLanes, C, chan, d);
+      for (int h = 0; h < W; h += kLanes) K.unpack8(src + bb * C * chan + px * W + h, C, chan, d + h);
       if (ep)
-        for (int l = 0; l < kLanes; ++l)
+        for (int l = 0; l < W; ++l)
           if (d[l]) ApplyEpilogueSerial(*ep, 1, C, d[l]);
     }
   });
 }
 
-// lanes [nb][C][S*S][8] -> NHWC max pooled by windows fh x fw that tile the S x S image, with the
+// lanes [nb][C][S*S][W] -> NHWC max pooled by windows fh x fw that tile the S x S image, with the
 // epilogue applied first (FromLanes's arithmetic): a unit is one lane group's fh rows, unpacked into
 // a thread-local band and pooled from there, so the unpooled result is never written out.
-void FromLanesMaxPool(const IsaKernels& K, const float* src, int64_t N, int S, int64_t C, const Epilogue* ep,
-                      int64_t fh, int64_t fw, float* dst) {
+void FromLanesMaxPool(const IsaKernels& K, int W, const float* src, int64_t N, int S, int64_t C,
+                      const Epilogue* ep, int64_t fh, int64_t fw, float* dst) {
   if (ep && EpilogueIsIdentity(*ep)) ep = nullptr;
-  const int64_t nb = (N + kLanes - 1) / kLanes, chan = S * S * kLanes, PH = S / fh, PW = S / fw;
+  const int64_t nb = (N + W - 1) / W, chan = S * S * W, PH = S / fh, PW = S / fw;
   ParallelFor(nb * PH, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> band_buf;
-    float* band = AlignedScratch(band_buf, static_cast<size_t>(kLanes * fh * S * C));
+    float* band = AlignedScratch(band_buf, static_cast<size_t>(W * fh * S * C));
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bb = i / PH, ph = i % PH;
-      const int nl = static_cast<int>(std::min<int64_t>(kLanes, N - bb * kLanes));
+      const int nl = static_cast<int>(std::min<int64_t>(W, N - bb * W));
       for (int64_t r = 0; r < fh; ++r)
         for (int64_t w = 0; w < S; ++w) {
-          float* d[kLanes];
-          for (int l = 0; l < kLanes; ++l) d[l] = l < nl ? band + ((l * fh + r) * S + w) * C : nullptr;
-          K.unpack8(src + bb * C * chan + ((ph * fh + r) * S + w) * kLanes, C, chan, d);
+          float* d[kMaxTinyLanes];
+          for (int l = 0; l < W; ++l) d[l] = l < nl ? band + ((l * fh + r) * S + w) * C : nullptr;
+          for (int h = 0; h < W; h += kLanes)
+            K.unpack8(src + bb * C * chan + ((ph * fh + r) * S + w) * W + h, C, chan, d + h);
           if (ep)
             for (int l = 0; l < nl; ++l) ApplyEpilogueSerial(*ep, 1, C, d[l]);
         }
       for (int l = 0; l < nl; ++l)
-        MaxPoolTiledBlock(fh, fw, fh, S, C, band + l * fh * S * C, dst + (((bb * kLanes + l) * PH + ph) * PW) * C);
+        MaxPoolTiledBlock(fh, fw, fh, S, C, band + l * fh * S * C, dst + (((bb * W + l) * PH + ph) * PW) * C);
     }
   });
 }
@@ -126,7 +133,9 @@ bool AllFourEntry(const PatternLayout& L) {
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
   const Isa isa = ActiveIsa();
-  const Fn fn = isa >= Isa::kAvx512 ? (grad ? TinyGradSlotsAvx512 : TinyForwardSlotsAvx512)
+  if (a.lanes == 16 && isa < Isa::kAvx512) throw std::logic_error("sparse tiny-image kernels: 16 lanes need AVX-512");
+  const Fn fn = a.lanes == 16       ? (grad ? TinyGradSlotsAvx512X16 : TinyForwardSlotsAvx512X16)
+                : isa >= Isa::kAvx512 ? (grad ? TinyGradSlotsAvx512 : TinyForwardSlotsAvx512)
                 : isa >= Isa::kAvx2 ? (grad ? TinyGradSlotsAvx2 : TinyForwardSlotsAvx2)
                                     : (grad ? TinyGradSlotsGeneric : TinyForwardSlotsGeneric);
   const int64_t slots = L.out_c;
@@ -150,23 +159,32 @@ void RunForward(int64_t N, int S, const float* x, const PatternLayout& L, const 
   TinyArgs a{};
   a.L = &L;
   a.side = S;
+  a.lanes = TinyLanes(N);
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
-  a.nb = (N + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, N, S, L.in_c, 0, x_bn, x_rows);
-  a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * kLanes));
+  a.nb = (N + a.lanes - 1) / a.lanes;
+  a.x = ToLanes(K, a.lanes, x, N, S, L.in_c, 0, x_bn, x_rows);
+  a.stage = Buffer(1, static_cast<size_t>(a.nb * L.out_c * S * S * a.lanes));
   RunSlots(L, false, a);
   if (pool_fh > 0)
-    FromLanesMaxPool(K, a.stage, N, S, L.out_c, ep, pool_fh, pool_fw, y);
+    FromLanesMaxPool(K, a.lanes, a.stage, N, S, L.out_c, ep, pool_fh, pool_fw, y);
   else
-    FromLanes(K, a.stage, N, S, L.out_c, ep, y);
+    FromLanes(K, a.lanes, a.stage, N, S, L.out_c, ep, y);
 }
 
 std::atomic<int64_t> g_grad_block_floats{0};
+std::atomic<int> g_tiny_lanes{0};  // 8: 8-image lane groups only; 0: TinyLanes's rule
 
 }  // namespace
 
 namespace sparse_internal {
+
+int TinyLanes(int64_t batch) {
+  const bool wide = ActiveIsa() >= Isa::kAvx512 && g_tiny_lanes.load(std::memory_order_relaxed) != 8;
+  return wide && batch >= 16 ? 16 : 8;
+}
+
+void SetTinyLanes(int lanes) { g_tiny_lanes.store(lanes == 8 ? 8 : 0); }
 
 int64_t TinyGradBlockFloats() {
   const int64_t set = g_grad_block_floats.load(std::memory_order_relaxed);
@@ -218,11 +236,12 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
   TinyArgs a{};
   a.L = &L;
   a.side = static_cast<int>(p.in_h);
+  a.lanes = TinyLanes(p.batch);
   const std::vector<int16_t> sid = GroupSids(L);
   a.group_sid = sid.data();
-  a.nb = (p.batch + kLanes - 1) / kLanes;
-  a.x = ToLanes(K, x, p.batch, a.side, L.in_c, 0, x_bn);
-  a.dy = ToLanes(K, dy, p.batch, a.side, L.out_c, 2, nullptr, dy_rows);
+  a.nb = (p.batch + a.lanes - 1) / a.lanes;
+  a.x = ToLanes(K, a.lanes, x, p.batch, a.side, L.in_c, 0, x_bn);
+  a.dy = ToLanes(K, a.lanes, dy, p.batch, a.side, L.out_c, 2, nullptr, dy_rows);
   a.out_values = out_values;
   a.grad_block_floats = TinyGradBlockFloats();
   RunSlots(L, true, a);

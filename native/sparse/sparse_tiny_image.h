@@ -12,7 +12,8 @@
 // the image are compile-time constants, and the ones that read padding do not exist. A filter's
 // kernels are grouped by pattern in the layout, so one table call runs a whole group.
 //
-// Layout: activations as lane images [ceil(N/8)][C][S*S pixels][8 lanes], no padding. Backward
+// Layout: activations as lane images [ceil(N/W)][C][S*S pixels][W lanes], no padding, with W = 16
+// images per lane group on AVX-512 CPUs at batch >= 16 (one 512-bit vector), 8 otherwise. Backward
 // data is this forward over dy with the rotated patterns (layout.transposed); backward filter
 // runs kernel by kernel, a kernel's tap sums in registers over every tile of a block of lane
 // groups (dy of the tile reloaded per kernel), reduced over the lanes once.
@@ -54,17 +55,25 @@ void SparseTinyImageBackpropFilter(const Conv2DParams& p, const float* x, const 
 
 namespace sparse_internal {
 
-// Per-ISA slot loops (sparse_tiny_image_kernels.inc; the AVX-512 build is the same 8-float code
-// with 32 vector registers: 8-19% faster than the AVX2 build at batch 32, 75% connectivity
-// pruning). Lane images are [nb][C][side*side][8].
+// Images per lane group for a batch: 16 on AVX-512 CPUs from batch 16 (at batch 32, 75%
+// connectivity, the 8x8, 4x4 and 2x2 forward 22-28% faster than 8-image groups on AVX-512,
+// backward-filter 7-18%), 8 otherwise. SetTinyLanes(8): always 8 (tests, A/B); 0: this rule.
+int TinyLanes(int64_t batch);
+void SetTinyLanes(int lanes);
+
+// Per-ISA slot loops (sparse_tiny_image_kernels.inc): 8-image lane groups (portable, AVX2, and
+// AVX-512 with 32 vector registers: 8-19% faster than the AVX2 build at batch 32, 75%
+// connectivity pruning), and 16-image lane groups on AVX-512 (X16). Lane images are
+// [nb][C][side*side][lanes].
 struct TinyArgs {
   const PatternLayout* L;
   int side;                  // 2, 4 or 8
+  int lanes;                 // images per lane group: 8, or 16 for the X16 build
   const int16_t* group_sid;  // per layout group: index of its pattern in kMask4 (all 4-entry)
   const float* x;            // forward: input lanes; gradient: x lanes
-  int64_t nb;
-  float* stage;              // forward: output lanes [nb][out_c][side^2][8], by original channel
-  const float* dy;           // gradient: dy lanes [nb][out_c][side^2][8]
+  int64_t nb;                // lane groups
+  float* stage;              // forward: output lanes [nb][out_c][side^2][lanes], by original channel
+  const float* dy;           // gradient: dy lanes [nb][out_c][side^2][lanes]
   float* out_values;         // gradient: packed, layout order
   int64_t grad_block_floats;  // gradient: x floats per input-channel block (TinyGradBlockFloats)
 };
@@ -85,6 +94,8 @@ void TinyForwardSlotsAvx512(const TinyArgs& a, const int32_t* slots, int64_t n);
 void TinyGradSlotsGeneric(const TinyArgs& a, const int32_t* slots, int64_t n);
 void TinyGradSlotsAvx2(const TinyArgs& a, const int32_t* slots, int64_t n);
 void TinyGradSlotsAvx512(const TinyArgs& a, const int32_t* slots, int64_t n);
+void TinyForwardSlotsAvx512X16(const TinyArgs& a, const int32_t* slots, int64_t n);
+void TinyGradSlotsAvx512X16(const TinyArgs& a, const int32_t* slots, int64_t n);
 
 }  // namespace sparse_internal
 }  // namespace clicktrain

@@ -1,7 +1,9 @@
-// AVX-512 build of the tiny-image pattern kernels (compiled with -mavx512f -mavx512vl ...; only
-// called after CPUID): the same 8-float vectors, but with 32 registers the forward takes two-row
-// tiles of 8x8 images and whole 4x4 images (16 accumulators; see sparse_tiny_image_kernels.inc).
+// AVX-512 build of the tiny-image pattern kernels on lane groups of 8 images (compiled with
+// -mavx512f -mavx512vl ...; only called after CPUID): the AVX2 code with 32 vector registers, for
+// batches of 8 to 15, where 16-image lane groups (sparse_tiny_image_x16_avx512.cc) would leave
+// lanes idle.
 #include "sparse/sparse_tiny_image.h"
 
 #define SUFFIX(name) name##Avx512
+#define TINY_LANES 8
 #include "sparse/sparse_tiny_image_kernels.inc"

@@ -550,6 +550,19 @@ int main() {
       for (const Case& c : cases) RunCase(r, c, IsaName(isa), threads);
     }
     TestPlanCacheReuse(r, IsaName(isa));
+    // Tiny-image lane groups: 16 images on AVX-512 from batch 16 (the runs above), 8 otherwise;
+    // the 8-image AVX-512 kernels at every batch too.
+    const int wide = isa >= Isa::kAvx512 ? 16 : 8;
+    r.Check(sparse_internal::TinyLanes(16) == wide && sparse_internal::TinyLanes(200) == wide &&
+                sparse_internal::TinyLanes(15) == 8,
+            std::string("tiny-image lane groups ") + IsaName(isa));
+    if (wide == 16) {
+      sparse_internal::SetTinyLanes(8);
+      r.Check(sparse_internal::TinyLanes(32) == 8, "SetTinyLanes(8)");
+      for (const Case& c : cases)
+        if (c.p.batch >= 16) RunCase(r, c, "avx512, 8-image lane groups", 2);
+      sparse_internal::SetTinyLanes(0);
+    }
   }
   // The entry points as shipped (dense fallback where the cost model says dense wins).
   SetSparseDenseFallback(true);
