@@ -133,6 +133,7 @@ test.each([[false], [true]])('with the input gradient read too (bias on c1: %s),
 test.each([
   [9, 8, 12, true],   // the tiny-image kernels read dy's rows; a partly filled second lane group
   [8, 4, 9, true],    // 4x4 images
+  [17, 2, 10, true],  // 2x2 images, batch 17: two 16-image lane groups on AVX-512, the second with one
   [3, 8, 6, false],   // batch 3: other kernels, dy computed whole first (in JS, once for both passes)
 ])('frozen sparse layers, batch %i, %i-pixel images, %i channels: the same trained weights with and without the fusion (rows read: %s)',
    async (batch, size, channels, rows) => {
