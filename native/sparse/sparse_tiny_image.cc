@@ -133,7 +133,8 @@ bool AllFourEntry(const PatternLayout& L) {
 void RunSlots(const PatternLayout& L, bool grad, const TinyArgs& a) {
   using Fn = void (*)(const TinyArgs&, const int32_t*, int64_t);
   const Isa isa = ActiveIsa();
-  if (a.lanes == 16 && isa < Isa::kAvx512) throw std::logic_error("sparse tiny-image kernels: 16 lanes need AVX-512");
+  if (a.lanes == 16 && isa < Isa::kAvx512)
+    throw std::logic_error("sparse tiny-image kernels: 16 lanes need AVX-512");
   const Fn fn = a.lanes == 16       ? (grad ? TinyGradSlotsAvx512X16 : TinyForwardSlotsAvx512X16)
                 : isa >= Isa::kAvx512 ? (grad ? TinyGradSlotsAvx512 : TinyForwardSlotsAvx512)
                 : isa >= Isa::kAvx2 ? (grad ? TinyGradSlotsAvx2 : TinyForwardSlotsAvx2)
